@@ -1,0 +1,39 @@
+# Two entry points that work on a fresh Debian machine:
+#   make demo   emulator + simulated BMCs + agent + dashboard on embedded defaults
+#   make test   lint, type check and the whole test suite against real peers
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo lint unit bench sysdeps venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+sysdeps:
+	bash scripts/install-system-deps.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check agent baremetal boot_hooks tests
+	$(VENV)/bin/mypy agent baremetal boot_hooks
+
+test: sysdeps $(STAMP) lint
+	$(PY) -m pytest -q
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+bench: sysdeps $(STAMP)
+	$(PY) -m tests.bench.run_all
+
+demo: sysdeps $(STAMP)
+	$(VENV)/bin/bm-agent demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""bm-node-emulator: a faithful emulator of the DBC bare-metal node."""

@@ -1,0 +1,1 @@
+"""Package boot_hooks."""
