@@ -10,7 +10,7 @@ import pytest
 from tests.support.procs import Proc
 
 # Fixture modules contributed by each area of the suite.
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.support.emulator", "tests.support.bmc", "tests.support.agentproc"]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 

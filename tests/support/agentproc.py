@@ -1,0 +1,1 @@
+"""Fixtures: agentproc (filled in by its owner)."""

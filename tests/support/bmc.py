@@ -1,0 +1,1 @@
+"""Fixtures: bmc (filled in by its owner)."""

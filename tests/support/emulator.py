@@ -1,0 +1,1 @@
+"""Fixtures: emulator (filled in by its owner)."""
