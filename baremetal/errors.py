@@ -4,13 +4,15 @@ The tree::
 
     BaremetalError
     ├── SigningError                  a key, signature or address is malformed
+    ├── InvalidInput                  caller input fails client-side checks; nothing was sent
     ├── TransportError                no usable HTTP answer from the node
     │   ├── NodeUnreachable           connection refused / reset / DNS
     │   └── NodeTimeout               no answer within the call's deadline
     ├── DecodeError                   the node answered, but not valid JSON of the expected shape
     ├── ApiError                      the node answered with errcode != 0
     │   ├── InvalidRequest            HTTP 400, errcode -25 / -32600 / -32701 (client-side checks)
-    │   │   ├── SignatureRejected     "verify sign failed", "invalid wallet sign"
+    │   │   ├── SignatureRejected     "verify sign failed", "invalid wallet sign" (also the
+    │   │   │                         node-side HTTP 200 / errcode -3 "verify sign failed")
     │   │   └── WrongNodeRole         "only client node support", "only bare metal node support"
     │   ├── UnknownEndpoint           HTTP 404, errcode -32601
     │   ├── RelayTimeout              HTTP 500, errcode -1, "<op> timeout" (30 s P2P timer)
@@ -40,6 +42,7 @@ __all__ = [
     "DecodeError",
     "DeepLinkNotConnected",
     "InvalidRequest",
+    "InvalidInput",
     "IpmiAuthError",
     "IpmiBusy",
     "IpmiError",
@@ -73,6 +76,10 @@ class BaremetalError(Exception):
 
 class SigningError(BaremetalError):
     """A key, signature or wallet address is malformed."""
+
+
+class InvalidInput(BaremetalError, ValueError):
+    """The caller's input breaks a rule the node enforces; the request was not sent."""
 
 
 class TransportError(BaremetalError):
@@ -206,6 +213,10 @@ def _classify(http_status: int, errcode: int, message: str) -> type[ApiError]:
             return WrongNodeRole
         return InvalidRequest
     if errcode == -3:
+        # add/delete/modify relayed to the manager answer 200/-3 "verify sign failed"
+        # (node_request_service.cpp:7392-7400): still a rejected signature.
+        if message in _SIGNATURE_TEXTS:
+            return SignatureRejected
         if message.startswith(_AUTHORITY_PREFIX):
             return AuthorityRefused
         return NodeRejected
