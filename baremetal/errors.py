@@ -21,13 +21,16 @@ The tree::
     │   │   └── AuthorityRefused      "check authority failed: <reason>"
     │   ├── OperationFailed           HTTP 200, errcode 1 or -1 (manager/DB failures)
     │   └── DeepLinkNotConnected      "deeplink service not connected", whatever errcode carries it
-    └── IpmiError                     a BMC could not be read or driven
-        ├── IpmiUnreachable           no answer from the BMC (dead, wrong address, firewalled)
-        ├── IpmiTimeout               the call outran its deadline
-        ├── IpmiAuthError             wrong user name or password, or insufficient privilege
-        ├── IpmiBusy                  the BMC says busy / out of sessions (worth a retry later)
-        ├── IpmiUnsupported           the BMC does not implement the command or parameter
-        └── IpmiProtocolError         a malformed or unexpected answer
+    ├── IpmiError                     a BMC could not be read or driven
+    │   ├── IpmiUnreachable           no answer from the BMC (dead, wrong address, firewalled)
+    │   ├── IpmiTimeout               the call outran its deadline
+    │   ├── IpmiAuthError             wrong user name or password, or insufficient privilege
+    │   ├── IpmiBusy                  the BMC says busy / out of sessions (worth a retry later)
+    │   ├── IpmiUnsupported           the BMC does not implement the command or parameter
+    │   └── IpmiProtocolError         a malformed or unexpected answer
+    └── LanFrameError                 a DeepLink LAN frame could not be built or read
+        ├── FrameTooLarge             a header announces, or a body needs, more than 512 bytes
+        └── FrameDecodeError          a frame body is not a JSON object
 
 Errors never carry secrets: messages are built from endpoint names, errcodes and the
 node's own text, which the node already masks.
@@ -41,6 +44,8 @@ __all__ = [
     "BaremetalError",
     "DecodeError",
     "DeepLinkNotConnected",
+    "FrameDecodeError",
+    "FrameTooLarge",
     "InvalidInput",
     "InvalidRequest",
     "IpmiAuthError",
@@ -50,6 +55,7 @@ __all__ = [
     "IpmiTimeout",
     "IpmiUnreachable",
     "IpmiUnsupported",
+    "LanFrameError",
     "NodeRejected",
     "NodeTimeout",
     "NodeUnreachable",
@@ -191,6 +197,27 @@ class IpmiUnsupported(IpmiError):
 
 class IpmiProtocolError(IpmiError):
     """The BMC's answer is malformed or unexpected."""
+
+
+class LanFrameError(BaremetalError):
+    """A DeepLink LAN frame could not be built or read."""
+
+
+class FrameTooLarge(LanFrameError):
+    """A frame header announces, or a body needs, more than the 512-byte maximum."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        self.length = length
+        self.limit = limit
+        super().__init__(f"frame body of {length} bytes exceeds the {limit}-byte limit")
+
+
+class FrameDecodeError(LanFrameError):
+    """A frame body is not a JSON object; the reason never quotes the body (secrets)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"undecodable frame body: {reason}")
 
 
 def api_error_from_reply(endpoint: str, http_status: int, errcode: int, message: str) -> ApiError:
