@@ -1,0 +1,83 @@
+"""``bm-hook``: give this PC a fresh DeepLink verification code at boot and publish it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from boot_hooks.config import load_config
+from boot_hooks.errors import ExitCode, HookError
+from boot_hooks.logs import mask_device_id, setup_logging
+
+__all__ = ["build_parser", "main"]
+
+_LOGGER = logging.getLogger("boot_hooks")
+
+EPILOG = """\
+modes:
+  direct  [server] key_file holds this PC's node_private_key; the hook signs itself
+  agent   [agent] url is set; bm-agent signs for us (no per-machine key on the PC)
+
+environment overrides: BM_HOOK_<SECTION>_<KEY>, e.g. BM_HOOK_NODE_URL,
+  BM_HOOK_SERVER_KEY_FILE, BM_HOOK_DEEPLINK_SDK, BM_HOOK_DEADLINES_NODE_S
+
+exit codes:
+  0  done: the node reports the new code
+  1  internal error (a bug; the log has a traceback)
+  2  configuration error (bad file, missing key, loose key-file permissions)
+  3  node (or agent) unreachable before [deadlines] node_s
+  4  DeepLink unreachable: SDK missing, or never connected to the node
+  5  auth refused: wrong key, bad hook token, wrong source IP
+  6  not confirmed: the node never reported the new code back
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser (its --help documents the exit codes)."""
+    parser = argparse.ArgumentParser(
+        prog="bm-hook",
+        description="Make a fresh DeepLink verification code and publish it via the DBC node.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run once; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    secret_filter = setup_logging(args.verbose)
+    try:
+        config = load_config(args.config, os.environ)
+        _LOGGER.info("start: %s mode, sdk %s", config.mode, config.sdk)
+        if config.mode == "agent":
+            from boot_hooks.agent_flow import run_agent
+
+            outcome = run_agent(config, secret_filter.add)
+        else:
+            from boot_hooks.flow import run_direct
+
+            outcome = run_direct(config, secret_filter.add)
+    except HookError as exc:
+        _LOGGER.error("failed (exit %d, %s): %s", exc.exit_code, exc.exit_code.name, exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        _LOGGER.error("interrupted")
+        return int(ExitCode.INTERNAL)
+    except Exception:
+        _LOGGER.exception("internal error")
+        return int(ExitCode.INTERNAL)
+    _LOGGER.info(
+        "done: node %s reports the new code for device %s (%.3f s)",
+        outcome.node_id, mask_device_id(outcome.device_id), outcome.elapsed_s,
+    )
+    return int(ExitCode.OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""bm-hook settings: one TOML file (``--config``) plus ``BM_HOOK_<SECTION>_<KEY>`` overrides.
+
+Keys (docs/hook.md has the annotated example)::
+
+    [node]      url                      bare-metal node HTTP, e.g. http://192.168.1.159:5002
+    [server]    node_id, key_file        this PC's server identity (direct mode)
+    [deeplink]  sdk, channel_id, code_length
+    [agent]     url, token_key_file, source_ip
+    [deadlines] node_s, deeplink_s, confirm_s, call_s
+    [state]     file                     where the last code's salted hash is kept
+
+Mode: ``agent`` when ``[agent] url`` is set, else ``direct``. Nothing here reads a secret;
+key files are read by :mod:`boot_hooks.keys`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from boot_hooks.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PIPE",
+    "Deadlines",
+    "HookConfig",
+    "default_state_file",
+    "load_config",
+]
+
+DEFAULT_PIPE = r"\\.\pipe\deeplink_sdk"
+ENV_PREFIX = "BM_HOOK_"
+_NODE_ID = re.compile(r"[0-9a-f]{64}")
+_SECTIONS = ("node", "server", "deeplink", "agent", "deadlines", "state")
+MIN_CODE_LEN, MAX_CODE_LEN = 6, 16  # DeepLink's rule, SDK manual §3.4
+
+
+def default_state_file() -> str:
+    """Return the platform's default path for the last-code hash file."""
+    if os.name == "nt":
+        base = os.environ.get("PROGRAMDATA", r"C:\ProgramData")
+        return str(Path(base) / "bm-hook" / "last-code")
+    return "/var/lib/bm-hook/last-code"
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Per-step deadlines in seconds."""
+
+    node_s: float = 60.0  # wait for the node's /api/v1/ probe (network up at boot)
+    deeplink_s: float = 120.0  # wait for DeepLink's SDK and its LAN session to the node
+    confirm_s: float = 30.0  # wait for the node to report the new code back
+    call_s: float = 5.0  # one HTTP or SDK call
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    """Validated settings for one bm-hook run."""
+
+    node_url: str = ""
+    node_id: str = ""
+    key_file: str = ""
+    sdk: str = "none"
+    channel_id: str = "bm-hook"
+    code_length: int = 12
+    agent_url: str = ""
+    token_key_file: str = ""
+    source_ip: str = ""
+    state_file: str = field(default_factory=default_state_file)
+    deadlines: Deadlines = field(default_factory=Deadlines)
+
+    @property
+    def mode(self) -> str:
+        """Return ``"agent"`` when an agent URL is configured, else ``"direct"``."""
+        return "agent" if self.agent_url else "direct"
+
+    @property
+    def sdk_kind(self) -> str:
+        """Return ``none``, ``pipe`` or ``unix``."""
+        return self.sdk.split(":", 1)[0]
+
+    @property
+    def sdk_path(self) -> str:
+        """Return the pipe or socket path of the SDK seam (empty for ``none``)."""
+        if self.sdk == "pipe":
+            return DEFAULT_PIPE
+        return self.sdk.split(":", 1)[1] if ":" in self.sdk else ""
+
+
+_KEYS: dict[tuple[str, str], str] = {
+    ("node", "url"): "node_url",
+    ("server", "node_id"): "node_id",
+    ("server", "key_file"): "key_file",
+    ("deeplink", "sdk"): "sdk",
+    ("deeplink", "channel_id"): "channel_id",
+    ("deeplink", "code_length"): "code_length",
+    ("agent", "url"): "agent_url",
+    ("agent", "token_key_file"): "token_key_file",
+    ("agent", "source_ip"): "source_ip",
+    ("state", "file"): "state_file",
+}
+_DEADLINE_KEYS = {f.name for f in fields(Deadlines)}
+
+
+def load_config(path: str | None, environ: Mapping[str, str]) -> HookConfig:
+    """Read the TOML file (if any), apply environment overrides, validate."""
+    raw = _read_toml(path) if path else {}
+    values: dict[str, Any] = {}
+    deadlines: dict[str, float] = {}
+    for section, table in raw.items():
+        if section not in _SECTIONS or not isinstance(table, dict):
+            raise ConfigError(f"unknown config section [{section}]")
+        for key, value in table.items():
+            _place(section, key, value, values, deadlines)
+    for section, key, value in _env_overrides(environ):
+        _place(section, key, value, values, deadlines)
+    config = HookConfig(**values, deadlines=Deadlines(**deadlines))
+    _validate(config)
+    return config
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    found = []
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"unknown environment override {name}")
+        found.append((section, rest[len(section) + 1 :], value))
+    return found
+
+
+def _place(
+    section: str, key: str, value: Any, values: dict[str, Any], deadlines: dict[str, float]
+) -> None:
+    if section == "deadlines":
+        if key not in _DEADLINE_KEYS:
+            raise ConfigError(f"unknown key [deadlines] {key}")
+        deadlines[key] = _positive_number(section, key, value)
+        return
+    attr = _KEYS.get((section, key))
+    if attr is None:
+        raise ConfigError(f"unknown key [{section}] {key}")
+    if attr == "code_length":
+        values[attr] = _integer(section, key, value)
+    elif not isinstance(value, str):
+        raise ConfigError(f"[{section}] {key} must be a string")
+    else:
+        values[attr] = value.strip()
+
+
+def _positive_number(section: str, key: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[{section}] {key} must be a number of seconds") from None
+    if not number > 0:
+        raise ConfigError(f"[{section}] {key} must be positive")
+    return number
+
+
+def _integer(section: str, key: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[{section}] {key} must be an integer") from None
+
+
+def _validate(config: HookConfig) -> None:
+    if config.node_id and not _NODE_ID.fullmatch(config.node_id):
+        raise ConfigError("[server] node_id must be 64 lowercase hex characters")
+    if not MIN_CODE_LEN <= config.code_length <= MAX_CODE_LEN:
+        raise ConfigError("[deeplink] code_length must be between 6 and 16 (DeepLink's rule)")
+    _validate_sdk(config.sdk)
+    for name, url in (("[node] url", config.node_url), ("[agent] url", config.agent_url)):
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigError(f"{name} must be an http:// or https:// URL")
+    if config.mode == "direct":
+        if not config.node_url:
+            raise ConfigError("direct mode needs [node] url (or set [agent] url for agent mode)")
+        if not config.key_file:
+            raise ConfigError("direct mode needs [server] key_file")
+    elif not config.token_key_file:
+        raise ConfigError("agent mode needs [agent] token_key_file")
+
+
+def _validate_sdk(sdk: str) -> None:
+    if sdk in ("none", "pipe"):
+        return
+    if sdk.startswith("unix:") and len(sdk) > len("unix:"):
+        return
+    raise ConfigError('[deeplink] sdk must be "none", "pipe" or "unix:PATH"')

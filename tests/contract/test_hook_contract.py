@@ -1,0 +1,113 @@
+"""Pin the hook <-> agent relay contract (tests/contract/hook_relay.json) on the hook side.
+
+The agent implements the other side of the same file; its endpoint test should load
+hook_relay.json too, so a change on either side breaks a test here or there.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+from urllib.parse import urlencode
+
+import nacl.signing
+import pytest
+
+from boot_hooks.errors import ExitCode
+from boot_hooks.relay import (
+    DEEPLINK_PATH,
+    WHOAMI_PATH,
+    TokenSigner,
+    _Answer,
+    _error_for,
+    canonical_string,
+    encode_body,
+)
+
+CONTRACT = json.loads((Path(__file__).parent / "hook_relay.json").read_text())
+TOKEN = CONTRACT["example_token"]
+ENDPOINTS = CONTRACT["endpoints"]
+
+
+def test_example_token_pair():
+    signer = TokenSigner(TOKEN["seed_hex"])
+    assert signer.public_key_hex == TOKEN["public_key_hex"]
+
+
+def test_paths():
+    assert ENDPOINTS["deeplink"]["request"]["target"] == DEEPLINK_PATH
+    assert ENDPOINTS["whoami"]["request"]["target"].split("?")[0] == WHOAMI_PATH
+
+
+def test_hook_encodes_the_deeplink_body_byte_for_byte():
+    body = ENDPOINTS["deeplink"]["request"]["body"]
+    assert encode_body(json.loads(body)) == body.encode("utf-8")
+
+
+def test_empty_body_digest():
+    assert hashlib.sha256(b"").hexdigest() == CONTRACT["signing"]["empty_body_sha256"]
+
+
+@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+def test_hook_builds_the_canonical_string_and_signature(name):
+    request = ENDPOINTS[name]["request"]
+    headers = request["headers"]
+    body = request["body"].encode("utf-8")
+    text = canonical_string(request["method"], request["target"], headers["X-BM-Timestamp"],
+                            headers["X-BM-Nonce"], body)
+    assert text == request["canonical_string"]
+    signed = TokenSigner(TOKEN["seed_hex"]).headers(
+        request["method"], request["target"], body, int(headers["X-BM-Timestamp"]),
+        headers["X-BM-Nonce"],
+    )
+    # ed25519 is deterministic: the example signature is exact.
+    assert signed["X-BM-Signature"] == headers["X-BM-Signature"]
+    assert signed["X-BM-Timestamp"] == headers["X-BM-Timestamp"]
+    assert signed["X-BM-Nonce"] == headers["X-BM-Nonce"]
+
+
+@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+def test_example_signature_verifies_as_the_agent_would(name):
+    request = ENDPOINTS[name]["request"]
+    key = nacl.signing.VerifyKey(bytes.fromhex(TOKEN["public_key_hex"]))
+    key.verify(request["canonical_string"].encode("utf-8"),
+               bytes.fromhex(request["headers"]["X-BM-Signature"]))
+
+
+def test_whoami_query_is_what_the_hook_sends():
+    target = ENDPOINTS["whoami"]["request"]["target"]
+    query = urlencode({"ip": "192.168.1.23", "mac": "00:1a:2b:3c:4d:5e"})
+    assert target == f"{WHOAMI_PATH}?{query}"
+
+
+def test_header_formats():
+    headers = ENDPOINTS["deeplink"]["request"]["headers"]
+    assert headers["X-BM-Timestamp"].isdigit()
+    assert len(headers["X-BM-Nonce"]) == 32 and int(headers["X-BM-Nonce"], 16) >= 0
+    assert len(headers["X-BM-Signature"]) == 128
+
+
+@pytest.mark.parametrize("example", [r for r in ENDPOINTS["deeplink"]["responses"]
+                                     if r["status"] != 200])
+def test_each_error_answer_gives_the_documented_exit_code(example):
+    exc = _error_for(_Answer(example["status"], example["body"], None))
+    assert exc.exit_code == ExitCode(example["exit_code"])
+    assert example["body"]["error"]["code"] in str(exc)
+
+
+def test_error_codes_are_distinct_per_meaning():
+    codes = [(r["status"], r["body"]["error"]["code"])
+             for r in ENDPOINTS["deeplink"]["responses"] if r["status"] != 200]
+    assert len(codes) == len(set(codes))
+
+
+def test_confirmed_answer_shape():
+    ok = ENDPOINTS["deeplink"]["responses"][0]
+    assert ok["status"] == 200
+    assert set(ok["body"]) == {"status", "device_id", "rotated_at"}
+    assert ok["body"]["status"] == "confirmed"
+
+
+def test_no_real_secret_in_the_contract_file():
+    # The example seed is derived from a public phrase, never a café's token.
+    phrase = hashlib.sha256(b"bm-hook contract example token").hexdigest()
+    assert TOKEN["seed_hex"] == phrase

@@ -1,0 +1,55 @@
+"""Key files: 64-hex seeds, node.dat-style lines, refused when others can read them."""
+
+import os
+
+import pytest
+
+from boot_hooks.errors import ConfigError
+from boot_hooks.keys import read_seed_file
+
+SEED = "4c2e7133834d6d7dd35088beda5556215f6f5b15d2cd3c3153f117aaeec2c28b"
+
+
+def key_file(tmp_path, text, mode=0o600):
+    path = tmp_path / "k"
+    path.write_text(text)
+    os.chmod(path, mode)
+    return str(path)
+
+
+@pytest.mark.parametrize("text", [
+    SEED, SEED + "\n", "  " + SEED.upper() + "  \n", "0x" + SEED,
+    f"node_id=abc\nnode_private_key={SEED}\n",
+])
+def test_accepted_forms(tmp_path, text):
+    assert read_seed_file(key_file(tmp_path, text), "[server] key_file").hex == SEED
+
+
+def test_named_field_for_tokens(tmp_path):
+    path = key_file(tmp_path, f"hook_token={SEED}\n")
+    assert read_seed_file(path, "[agent] token_key_file", "hook_token").hex == SEED
+
+
+def test_repr_hides_the_seed(tmp_path):
+    seed = read_seed_file(key_file(tmp_path, SEED), "k")
+    assert SEED not in repr(seed)
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
+def test_loose_permissions_are_refused(tmp_path, mode):
+    with pytest.raises(ConfigError, match="readable by others"):
+        read_seed_file(key_file(tmp_path, SEED, mode), "[server] key_file")
+
+
+@pytest.mark.parametrize("text", ["", "abc", SEED[:-1], "node_id=" + SEED, SEED + "ff"])
+def test_no_key_is_a_config_error_without_echoing_the_file(tmp_path, text):
+    with pytest.raises(ConfigError) as info:
+        read_seed_file(key_file(tmp_path, text), "[server] key_file")
+    assert "holds no 64-hex" in str(info.value)
+    if text:
+        assert text not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_seed_file(str(tmp_path / "absent"), "[server] key_file")
