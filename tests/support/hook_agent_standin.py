@@ -81,7 +81,7 @@ class AgentStandin:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -160,7 +160,8 @@ class AgentStandin:
 
     def _send(self, req: BaseHTTPRequestHandler, status: int, answer: dict[str, Any]) -> None:
         data = json.dumps(answer).encode("utf-8")
-        req.send_response(status)
+        # send_response() would add a second Date (real time); ours follows self.clock.
+        req.send_response_only(status)
         req.send_header("Content-Type", "application/json")
         req.send_header("Content-Length", str(len(data)))
         req.send_header("Date", email.utils.formatdate(self.clock(), usegmt=True))

@@ -36,6 +36,7 @@ class FakeDeepLinkSdk:
         on_set_password: Callable[[str], None] | None = None,
         notify_before_reply: bool = False,
         refuse_set: bool = False,
+        linked: Any = None,
     ) -> None:
         self.path = path
         self.device_id = device_id
@@ -44,6 +45,9 @@ class FakeDeepLinkSdk:
         self.on_set_password = on_set_password
         self.notify_before_reply = notify_before_reply
         self.refuse_set = refuse_set
+        # ``linked``: a SimulatedDeepLink whose device_id/password getDeviceInfo reports,
+        # so the SDK and the LAN session are one DeepLink, as on a real PC.
+        self.linked = linked
         self.calls: list[str] = []
         self.passwords_set: list[str] = []
         self.channel_ids: list[str] = []
@@ -144,7 +148,8 @@ class FakeDeepLinkSdk:
         return [_reply("getServerConnState", 0, "ok", {"state": state})]
 
     def _on_getDeviceInfo(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        info = {"device_id": self.device_id, "password": self.password}
+        source = self.linked if self.linked is not None else self
+        info = {"device_id": source.device_id, "password": source.password}
         return [_reply("getDeviceInfo", 0, "ok", info)]
 
     def _on_setDevicePassword(self, data: dict[str, Any]) -> list[dict[str, Any]]:
