@@ -154,7 +154,7 @@ class Client(VmEndpoints, ImageEndpoints):
             return None
         match = _match_server(servers, server_id)
         if match is None:
-            raise DecodeError("get_bare_metal", "answer lists servers other than the one asked")
+            raise DecodeError("get_bare_metal", "answer is about another server", 200)
         return match
 
     def list_all_bare_metal(
@@ -217,7 +217,7 @@ class Client(VmEndpoints, ImageEndpoints):
         message = self._call("add_bare_metal", "/bare_metal/add", body, timeout_s)
         added = parse_added_servers("add_bare_metal", message)
         if sorted(a.uuid for a in added) != sorted(uuids):
-            raise DecodeError("add_bare_metal", "answer does not list exactly the uuids sent")
+            raise DecodeError("add_bare_metal", "answer does not list exactly the uuids sent", 200)
         return added
 
     def delete_bare_metal(

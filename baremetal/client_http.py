@@ -155,12 +155,6 @@ def _normalise_base_url(base_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-def _is_read_timeout(exc: BaseException) -> bool:
-    # requests wraps a urllib3 ReadTimeoutError met while streaming the body in a
-    # plain ConnectionError (requests/models.py iter_content); look inside.
-    return any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args)
-
-
 class ClientCore:
     """Connection, deadline and envelope handling shared by every endpoint method."""
 
@@ -247,10 +241,12 @@ class ClientCore:
     def _read_body(
         self, endpoint: str, resp: requests.Response, deadline: float, deadline_s: float,
     ) -> bytes:
+        # read1 returns whatever one socket read brings, so the deadline is checked
+        # between small reads even when a node drip-feeds its answer.
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in resp.iter_content(_CHUNK):
+            while chunk := resp.raw.read1(_CHUNK):
                 size += len(chunk)
                 if size > MAX_ANSWER_BYTES:
                     raise DecodeError(endpoint, f"answer larger than {MAX_ANSWER_BYTES} bytes",
@@ -258,12 +254,9 @@ class ClientCore:
                 if time.monotonic() > deadline:
                     raise NodeTimeout(endpoint, f"answer not complete within {deadline_s}s")
                 chunks.append(chunk)
-        except requests.exceptions.ConnectionError as exc:
-            if _is_read_timeout(exc):
-                raise NodeTimeout(endpoint, f"answer not complete within {deadline_s}s") from None
-            raise DecodeError(endpoint, "connection dropped while reading the answer",
-                              resp.status_code) from None
-        except requests.exceptions.RequestException as exc:
-            raise DecodeError(endpoint, f"truncated or badly framed answer ({type(exc).__name__})",
+        except urllib3.exceptions.ReadTimeoutError:
+            raise NodeTimeout(endpoint, f"answer not complete within {deadline_s}s") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise DecodeError(endpoint, f"answer cut short or badly framed ({type(exc).__name__})",
                               resp.status_code) from None
         return b"".join(chunks)

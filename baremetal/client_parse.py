@@ -35,6 +35,9 @@ __all__ = [
     "parse_version",
 ]
 
+# Only errcode-0 answers reach these parsers, and decode_envelope accepts errcode 0
+# only with HTTP 200, so every DecodeError raised here is about a 200 answer.
+_HTTP_OK = 200
 _NODE_ID = re.compile(r"[0-9a-f]{64}")
 _DELETED = re.compile(r"(\d+) were successfully deleted, (\d+) failed")
 _SERVER_TEXTS = ("uuid", "ip", "os", "description", "ipmi_hostname", "ipmi_username",
@@ -47,14 +50,14 @@ class _Fields:
 
     def __init__(self, endpoint: str, value: Any, what: str) -> None:
         if not isinstance(value, dict):
-            raise DecodeError(endpoint, f"{what} is not a JSON object")
+            raise DecodeError(endpoint, f"{what} is not a JSON object", _HTTP_OK)
         self.endpoint = endpoint
         self.obj: dict[str, Any] = value
         self.what = what
 
     def fail(self, reason: str) -> DecodeError:
         """Build the DecodeError for this object."""
-        return DecodeError(self.endpoint, f"{self.what}: {reason}")
+        return DecodeError(self.endpoint, f"{self.what}: {reason}", _HTTP_OK)
 
     def text(self, key: str) -> str:
         """Return a required string field."""
@@ -106,7 +109,7 @@ class _Fields:
 def parse_text(endpoint: str, message: Any) -> str:
     """Return a message that must be a string (power, modify, DeepLink set)."""
     if not isinstance(message, str):
-        raise DecodeError(endpoint, "message is not a string")
+        raise DecodeError(endpoint, "message is not a string", _HTTP_OK)
     return message
 
 
@@ -133,7 +136,7 @@ def parse_server_list(endpoint: str, message: Any) -> list[BareMetalServer]:
         if isinstance(item, dict) and "uuid" not in item and "name" in item:
             raise DecodeError(endpoint, f"bare_metal_nodes[{index}] is a client node's "
                               "summary (node_id, name, version): pass manager_id to reach "
-                              "the bare-metal node through this client node")
+                              "the bare-metal node through this client node", _HTTP_OK)
     return [parse_server(endpoint, item, f"bare_metal_nodes[{i}]") for i, item in enumerate(items)]
 
 
@@ -173,7 +176,8 @@ def parse_delete_result(endpoint: str, message: Any) -> DeleteResult:
     text = parse_text(endpoint, message)
     match = _DELETED.fullmatch(text)
     if not match:
-        raise DecodeError(endpoint, "message is not '<n> were successfully deleted, <m> failed'")
+        raise DecodeError(endpoint, "message is not '<n> were successfully deleted, <m> failed'",
+                          _HTTP_OK)
     return DeleteResult(int(match.group(1)), int(match.group(2)), text)
 
 
@@ -198,5 +202,5 @@ def parse_session_id(endpoint: str, message: Any) -> str:
     """Parse ``{"session_id": "..."}``."""
     session_id = _Fields(endpoint, message, "message").text("session_id")
     if not session_id:
-        raise DecodeError(endpoint, "message: session_id is empty")
+        raise DecodeError(endpoint, "message: session_id is empty", _HTTP_OK)
     return session_id
