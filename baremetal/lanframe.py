@@ -69,8 +69,7 @@ def encode_frame(message: dict[str, Any] | bytes, *, node_safe: bool = False) ->
         body += b"\0"
         if node_header_length(encode_header(len(body))) != len(body):
             body = body[:-1] + b" \0"
-    if len(body) > MAX_BODY or (node_safe and len(body) == MAX_BODY):
-        # 512 itself reads as 0 on the node, so node-safe bodies stop at 511.
+    if len(body) > MAX_BODY:  # node-safe bodies stop at 511: 512 is padded to 513
         raise FrameTooLarge(len(body), MAX_BODY)
     return encode_header(len(body)) + body
 

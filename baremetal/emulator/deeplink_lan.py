@@ -98,7 +98,7 @@ class DeepLinkSession:
             return self._device_id, self._password
 
     def send_set_password(self, password: str) -> None:
-        """Queue ``setDevicePassword`` on the socket, unescaped, exactly as the node builds it."""
+        """Write ``setDevicePassword`` to the socket, unescaped, as the node builds it."""
         body = ('{"method":"setDevicePassword","data":{"password":"' + password + '"}}').encode(
             "utf-8", "surrogatepass"
         )
