@@ -1,0 +1,202 @@
+"""The one place pyghmi is imported: log in to a BMC, exchange raw requests, log out.
+
+A ``Link`` is one logged-in IPMI 2.0 session. It is not thread-safe; ``baremetal.ipmi``
+serialises calls per BMC and bounds them with deadlines. pyghmi pitfalls handled here
+(ipmi-anchors §3.3):
+
+- credentials go to pyghmi as bytes: with ``str`` a second Command to the same BMC hangs;
+- a session-less capability probe runs before every login. It refuses IPMI-1.5-only BMCs
+  before any credential is sent (policy, §4.1; pyghmi's 1.5 path also fails with bytes
+  credentials and then hangs every later login to that BMC), and it notices a closed UDP
+  port at once instead of after pyghmi's 5 s of retries;
+- every pyghmi failure (``IpmiException(None)``, "Session no longer connected", struct
+  errors from a SHA-256/SHA-1 mix-up, …) becomes one of our IpmiError leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import time
+
+from pyghmi.ipmi.command import Command
+
+from baremetal.errors import (
+    IpmiAuthError,
+    IpmiBusy,
+    IpmiError,
+    IpmiProtocolError,
+    IpmiUnreachable,
+    IpmiUnsupported,
+)
+from baremetal.ipmi_codec import (
+    AuthCapabilities,
+    BmcAddress,
+    auth_cap_probe,
+    parse_auth_cap_reply,
+)
+
+__all__ = ["Link", "probe_capabilities", "translate_failure"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# Probe retransmission waits: like pyghmi's first timers (0.5-1 s, +1 s per retry).
+_PROBE_WAITS = (0.5, 1.0, 1.5)
+_NO_ANSWER = (
+    "no answer from the BMC (check its address and port, that it has power and network, "
+    "and that IPMI over LAN is enabled)"
+)
+_WRONG_LOGIN = "wrong IPMI user name or password"
+_NO_SUITE = "no common cipher suite (the BMC offers neither suite 17 nor 3)"
+
+# pyghmi error text (lower case substring) -> our class and message; first match wins.
+_TEXT_RULES: tuple[tuple[str, type[IpmiError], str], ...] = (
+    ("incorrect password", IpmiAuthError, _WRONG_LOGIN + " (password refused for user {user})"),
+    ("unauthorized name", IpmiAuthError, _WRONG_LOGIN + " (the BMC does not know user {user})"),
+    ("username length", IpmiAuthError, _WRONG_LOGIN + " (user name length refused)"),
+    ("rakp4 integrity", IpmiAuthError, "the BMC key (Kg) does not match"),
+    ("privelege", IpmiAuthError, "user {user} may not log in at Operator/Administrator level"),
+    ("privilege", IpmiAuthError, "user {user} may not log in at Operator/Administrator level"),
+    ("role", IpmiAuthError, "user {user} may not log in at Operator/Administrator level"),
+    ("insufficient resources", IpmiBusy, "the BMC has no free session slot; try again later"),
+    ("cipher suite", IpmiUnsupported, _NO_SUITE),
+    ("algorithm", IpmiUnsupported, _NO_SUITE),
+    ("md5 required", IpmiUnsupported, "the BMC offers only IPMI 1.5; refused by policy"),
+    ("no longer connected", IpmiUnreachable, "the BMC stopped answering (IPMI session lost)"),
+    ("unable to transmit", IpmiUnreachable, "cannot send to this address (does the name resolve?)"),
+    ("timeout", IpmiUnreachable, _NO_ANSWER),
+)
+
+
+def _scrub(text: str, addr: BmcAddress) -> str:
+    # Belt and braces: no pyghmi text we know carries the password, but never let one through.
+    return text.replace(addr.password, "***") if addr.password else text
+
+
+def translate_failure(exc: BaseException, addr: BmcAddress, what: str) -> IpmiError:
+    """Turn anything pyghmi or the socket layer raised during ``what`` into an IpmiError."""
+    if isinstance(exc, IpmiError):
+        return exc
+    if isinstance(exc, OSError):  # socket.gaierror included
+        return IpmiUnreachable(addr.label, f"{what}: network error ({exc.strerror or exc})")
+    if type(exc).__name__ == "IpmiException":
+        text = str(exc.args[0]) if exc.args and exc.args[0] else ""
+        if not text:  # pyghmi raises IpmiException(None) when the BMC never answered
+            return IpmiUnreachable(addr.label, f"{what}: {_NO_ANSWER}")
+        lowered = text.lower()
+        for needle, cls, message in _TEXT_RULES:
+            if needle in lowered:
+                return cls(addr.label, f"{what}: {message.format(user=repr(addr.username))}")
+        return IpmiProtocolError(addr.label, f"{what}: {_scrub(text, addr)}")
+    # struct.error, AssertionError, IndexError, TypeError...: pyghmi choked on an answer.
+    return IpmiProtocolError(
+        addr.label, f"{what}: unexpected answer from the BMC ({type(exc).__name__})"
+    )
+
+
+def probe_capabilities(addr: BmcAddress, end: float) -> AuthCapabilities:
+    """Ask the BMC session-lessly which IPMI versions it speaks; give up at ``end``."""
+    try:
+        family, _kind, _proto, _name, sockaddr = socket.getaddrinfo(
+            addr.host, addr.port, type=socket.SOCK_DGRAM
+        )[0]
+    except OSError as exc:
+        raise IpmiUnreachable(addr.label, f"cannot resolve the BMC address ({exc})") from exc
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        # Connected UDP: an ICMP "port unreachable" surfaces as ConnectionRefusedError.
+        sock.connect(sockaddr)
+        for seq, wait in enumerate(_PROBE_WAITS, start=1):
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                break
+            caps = _probe_once(sock, addr, seq, min(wait, remaining))
+            if caps is not None:
+                return caps
+    raise IpmiUnreachable(addr.label, _NO_ANSWER)
+
+
+def _probe_once(
+    sock: socket.socket, addr: BmcAddress, seq: int, wait: float
+) -> AuthCapabilities | None:
+    stop = time.monotonic() + wait
+    try:
+        sock.send(auth_cap_probe(seq))
+        while (left := stop - time.monotonic()) > 0:
+            sock.settimeout(left)
+            caps = parse_auth_cap_reply(addr.label, sock.recv(1024), seq)
+            if caps is not None:
+                return caps
+    except ConnectionRefusedError:
+        raise IpmiUnreachable(
+            addr.label, "nothing listens on this UDP port (ICMP port unreachable)"
+        ) from None
+    except TimeoutError:
+        return None
+    return None
+
+
+class Link:
+    """One logged-in IPMI 2.0 session to one BMC; callers serialise its use."""
+
+    def __init__(self, addr: BmcAddress, command: Command, suite: int) -> None:
+        self.addr = addr
+        self.suite = suite
+        self.broken = False
+        self._command = command
+
+    @classmethod
+    def open(cls, addr: BmcAddress, end: float) -> Link:
+        """Probe, then log in with bytes credentials; refuse IPMI 1.5 by policy."""
+        caps = probe_capabilities(addr, end)
+        if not caps.ipmi20:
+            raise IpmiUnsupported(
+                addr.label,
+                "the BMC offers only IPMI 1.5 (MD5/clear-text logins); refused by policy: "
+                "enable IPMI 2.0 (RMCP+) on the BMC",
+            )
+        try:
+            command = Command(
+                bmc=addr.host,
+                port=addr.port,
+                userid=addr.username.encode("utf-8"),
+                password=addr.password.encode("utf-8"),
+            )
+        except Exception as exc:  # pyghmi raises anything; we classify it
+            raise translate_failure(exc, addr, "login") from exc
+        session = command.ipmi_session
+        suite = 17 if getattr(session, "currhashlib", None) is hashlib.sha256 else 3
+        link = cls(addr, command, suite)
+        if getattr(session, "ipmiversion", 2.0) != 2.0:
+            link.logout()
+            raise IpmiUnsupported(addr.label, "the BMC fell back to IPMI 1.5; refused by policy")
+        _LOGGER.debug("logged in to %s with cipher suite %d", addr.label, suite)
+        return link
+
+    def exchange(self, what: str, netfn: int, cmd: int, data: bytes) -> tuple[int, bytes]:
+        """Send one request; return (completion code, data). Session failures raise."""
+        try:
+            rsp = self._command.raw_command(netfn=netfn, command=cmd, data=data)
+        except Exception as exc:  # pyghmi raises anything; we classify it
+            self.broken = True
+            raise translate_failure(exc, self.addr, what) from exc
+        code = rsp.get("code", 0xFFFF)
+        if not isinstance(code, int) or not 0 <= code <= 0xFF:
+            # 0xFFFF: pyghmi's retries ran out; the session is dead (anchors §3.3.7).
+            self.broken = True
+            raise IpmiUnreachable(self.addr.label, f"{what}: the BMC stopped answering")
+        if rsp.get("netfn") != netfn + 1 or rsp.get("command") != cmd:
+            self.broken = True
+            raise IpmiProtocolError(self.addr.label, f"{what}: answer to a different request")
+        return code, bytes(rsp.get("data", b""))
+
+    def logout(self) -> None:
+        """Close the session on the BMC (pyghmi sends Close Session without waiting)."""
+        self.broken = True
+        session = self._command.ipmi_session
+        if not getattr(session, "logged", 0) or getattr(session, "logging", False):
+            return  # dead or re-logging: pyghmi's logout would wait for the login to end
+        try:
+            session.logout()
+        except Exception as exc:  # a failed logout only leaks a BMC slot
+            _LOGGER.debug("logout from %s failed: %s", self.addr.label, type(exc).__name__)
