@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from baremetal import signing
-from baremetal.emulator.envelope import ReqBody
+from baremetal.emulator.envelope import ReqBody, verify_sign
 from baremetal.emulator.rentals import MachineRental, RentalBook, multisig_account
 from baremetal.emulator.store import atomic_write_json
 
@@ -72,7 +72,7 @@ class SessionIds:
         for wallet, entry in found:
             signers = entry.get("signers", [])
             candidates = [wallet, *(signers if isinstance(signers, list) else [])]
-            if any(signing.verify(session_id_sign, session_id, str(w)) for w in candidates):
+            if any(verify_sign(session_id_sign, session_id, str(w)) for w in candidates):
                 return wallet
         return ""
 
@@ -93,7 +93,7 @@ def _multisig_ok(body: ReqBody) -> bool:
     for item in signs:
         if item.wallet not in wallets or not item.nonce or not item.sign:
             return False
-        if not signing.verify(item.sign, item.nonce, item.wallet):
+        if not verify_sign(item.sign, item.nonce, item.wallet):
             return False
     return True
 
@@ -101,7 +101,7 @@ def _multisig_ok(body: ReqBody) -> bool:
 def verified_wallets(body: ReqBody) -> _Wallets:
     """Apply ``parse_wallet``: the wallet and multisig account whose signatures verify."""
     result = _Wallets()
-    if body.wallet and body.nonce and body.sign and signing.verify(body.sign, body.nonce,
+    if body.wallet and body.nonce and body.sign and verify_sign(body.sign, body.nonce,
                                                                      body.wallet):
         result.single = body.wallet
     if _multisig_ok(body):

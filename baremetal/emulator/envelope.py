@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from baremetal import signing
 from baremetal.emulator import rjson
 from baremetal.emulator.replies import (
     HTTP_BAD_REQUEST,
@@ -35,6 +36,7 @@ __all__ = [
     "parse_req_params",
     "renter_precheck",
     "require_post",
+    "verify_sign",
 ]
 
 _ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)")
@@ -70,6 +72,15 @@ class ReqBody:
     def target(self) -> str:
         """Return ``peer_nodes_list[0]`` or ``""``."""
         return self.peer_nodes_list[0] if self.peer_nodes_list else ""
+
+
+def verify_sign(sign: str, message: str, wallet: str) -> bool:
+    """Check an sr25519 signature like ``util::verify_sign``: any malformed input is False."""
+    try:
+        return signing.verify(sign, message, wallet)
+    except (ValueError, signing.SigningError):
+        # py-sr25519-bindings raises on bytes that are not a schnorrkel signature.
+        return False
 
 
 def require_post(method: str) -> Reply | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from baremetal import signing
 from baremetal.emulator import nodejson
 from baremetal.emulator.context import HttpContext, HttpRequest
 from baremetal.emulator.envelope import (
@@ -23,6 +22,7 @@ from baremetal.emulator.envelope import (
     parse_req_params,
     renter_precheck,
     require_post,
+    verify_sign,
 )
 from baremetal.emulator.node_side import NodeSide, parse_add_items, parse_delete_ids
 from baremetal.emulator.node_side import parse_modify_info as _parse_modify_info
@@ -71,7 +71,7 @@ def _is_local(ctx: HttpContext, body: ReqBody) -> bool:
 
 
 def _manager_signed(ctx: HttpContext, body: ReqBody) -> bool:
-    return body.wallet == ctx.node_id and signing.verify(body.sign, body.nonce, body.wallet)
+    return body.wallet == ctx.node_id and verify_sign(body.sign, body.nonce, body.wallet)
 
 
 def rest_bare_metal(ctx: HttpContext, req: HttpRequest, path: str) -> Reply:

@@ -9,7 +9,6 @@ Every other id (and every id on the client node, which holds no servers) is rela
 
 from __future__ import annotations
 
-from baremetal import signing
 from baremetal.emulator import nodejson
 from baremetal.emulator.context import HttpContext, HttpRequest
 from baremetal.emulator.envelope import (
@@ -19,6 +18,7 @@ from baremetal.emulator.envelope import (
     parse_req_params,
     renter_precheck,
     require_post,
+    verify_sign,
 )
 from baremetal.emulator.http_bare_metal import split_path
 from baremetal.emulator.replies import (
@@ -52,7 +52,7 @@ def rest_deeplink(ctx: HttpContext, req: HttpRequest, path: str) -> Reply:
 
 
 def _server_signed(body: ReqBody, node_id: str) -> bool:
-    return body.wallet == node_id and signing.verify(body.sign, body.nonce, body.wallet)
+    return body.wallet == node_id and verify_sign(body.sign, body.nonce, body.wallet)
 
 
 def _query(ctx: HttpContext, req: HttpRequest) -> Reply:
@@ -114,7 +114,7 @@ def _set(ctx: HttpContext, req: HttpRequest) -> Reply:
         return _bad("peer_nodeid is empty")
     record = ctx.node.store.get(body.target) if ctx.node else None
     if ctx.node is not None and record is not None:
-        if body.wallet != body.target or not signing.verify(body.sign, body.nonce, body.wallet):
+        if body.wallet != body.target or not verify_sign(body.sign, body.nonce, body.wallet):
             return _bad("verify sign failed")
         ok, message = ctx.node.deeplink.set(record, *fields)
         return local_result(0 if ok else -1, message)

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from baremetal import signing
 from baremetal.emulator import nodejson
 from baremetal.emulator.authority import ROLE_VERIFIER, AuthResult, SessionIds, check_authority
 from baremetal.emulator.backends import DeepLinkSource, PowerBackend
-from baremetal.emulator.envelope import ReqBody
+from baremetal.emulator.envelope import ReqBody, verify_sign
 from baremetal.emulator.rentals import RentalBook
 from baremetal.emulator.replies import E_DEFAULT, node_error
 from baremetal.emulator.store import BareMetalInfo, BareMetalRecord, BareMetalStore
@@ -57,7 +56,7 @@ class NodeSide:
 
     def _manager_signed(self, body: ReqBody) -> bool:
         return (body.wallet == self.manager_id and bool(body.nonce and body.sign)
-                and signing.verify(body.sign, body.nonce, body.wallet))
+                and verify_sign(body.sign, body.nonce, body.wallet))
 
     def _authorize(self, body: ReqBody, *, allow_verifier: bool = True) -> AuthResult | str:
         result = check_authority(body, self.rentals, self.sessions)
