@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument("--log-file", metavar="FILE", help="also log to FILE (rewritten each run)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run once; return the process exit code."""
     args = build_parser().parse_args(argv)
-    secret_filter = setup_logging(args.verbose)
+    secret_filter = setup_logging(args.verbose, args.log_file)
     try:
         config = load_config(args.config, os.environ)
         _LOGGER.info("start: %s mode, sdk %s", config.mode, config.sdk)

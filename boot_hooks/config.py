@@ -128,11 +128,14 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> HookConfig:
 def _read_toml(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        # Windows editors (and PowerShell 5's UTF8) write a BOM that TOML does not allow.
+        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid UTF-8 TOML: {exc}") from None
 
 
 def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, str, str]]:

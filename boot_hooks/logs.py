@@ -48,14 +48,23 @@ class SecretFilter(logging.Filter):
         return text
 
 
-def setup_logging(verbose: bool) -> SecretFilter:
-    """Log to stderr at INFO (DEBUG with ``verbose``); return the secret filter in use."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_FORMAT))
+def setup_logging(verbose: bool, log_file: str | None = None) -> SecretFilter:
+    """Log to stderr (and ``log_file``, rewritten each run); return the secret filter in use.
+
+    A scheduled task's stderr goes nowhere on Windows, hence the file.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        try:
+            handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
+        except OSError as exc:
+            print(f"bm-hook: cannot write log file {log_file}: {exc}", file=sys.stderr)
     secret_filter = SecretFilter()
-    handler.addFilter(secret_filter)
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.addFilter(secret_filter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # urllib3 at DEBUG logs every URL; they hold no secret but drown the step lines.
     logging.getLogger("urllib3").setLevel(logging.INFO)

@@ -84,7 +84,7 @@ def test_environment_alone_is_enough():
     ('[node]\nurl="http://x"\n[server]\nkey_file="/k"\n[deadlines]\nnap_s=1\n', {}, "unknown key"),
     ('[node]\nurl="http://x"\n[server]\nkey_file="/k"\n', {"BM_HOOK_FOO": "1"}, "unknown environment"),
     ('[node]\nurl="http://x"\n[server]\nkey_file="/k"\n', {"BM_HOOK_DEADLINES_CALL_S": "soon"}, "number"),
-    ("not = [toml", {}, "not valid TOML"),
+    ("not = [toml", {}, "not valid UTF-8 TOML"),
 ])
 def test_bad_config_is_a_config_error(tmp_path, text, env, needle):
     with pytest.raises(ConfigError) as info:
@@ -96,3 +96,12 @@ def test_bad_config_is_a_config_error(tmp_path, text, env, needle):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(str(tmp_path / "absent.toml"), {})
+
+
+def test_utf8_bom_and_windows_paths_are_accepted(tmp_path):
+    path = tmp_path / "hook.toml"
+    text = ("[agent]\nurl = 'http://192.168.1.159:8090'\n"
+            "token_key_file = 'C:\\ProgramData\\bm-hook\\hook-token.key'\n")
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    config = load_config(str(path), {})
+    assert config.token_key_file == r"C:\ProgramData\bm-hook\hook-token.key"
