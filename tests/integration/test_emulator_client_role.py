@@ -40,9 +40,9 @@ def test_client_lists_announced_servers_even_deleted(emulator):
         "peer_nodes_list": [], "additional": {"bare_metal_node_ids": [ids["a"]]},
         **signed_fields(emulator.manager_key)})
     reply = bm_post(emulator.client_url, "/bare_metal", {"peer_nodes_list": [], "additional": {}})
+    name = reply.json()["message"]["bare_metal_nodes"][0]["name"]
     expected = ",".join(
-        '{"node_id":"%s","name":"%s","version":"0.4.1.8"}' % (i, reply.json()["message"][
-            "bare_metal_nodes"][0]["name"]) for i in sorted(ids.values()))
+        f'{{"node_id":"{i}","name":"{name}","version":"0.4.1.8"}}' for i in sorted(ids.values()))
     assert reply.content == (
         '{"errcode":0, "message":{"bare_metal_nodes":[' + expected + "]}}\r\n").encode()
 
