@@ -297,7 +297,9 @@ class BmcClient:
     def _link(self, addr: BmcAddress, slot: _Slot, end: float) -> Link:
         link = slot.link
         if link is not None and (
-            link.addr != addr or time.monotonic() - slot.last_used > self._idle_relogin_s
+            link.addr != addr
+            or time.monotonic() - slot.last_used > self._idle_relogin_s
+            or not link.usable()
         ):
             slot.link = None
             link.logout()

@@ -9,6 +9,7 @@ serialises calls per BMC and bounds them with deadlines. pyghmi pitfalls handled
   before any credential is sent (policy, §4.1; pyghmi's 1.5 path also fails with bytes
   credentials and then hangs every later login to that BMC), and it notices a closed UDP
   port at once instead of after pyghmi's 5 s of retries;
+- pyghmi's wait for an answer loses wake-ups under load (see ``_install_wakeup_fix``);
 - every pyghmi failure (``IpmiException(None)``, "Session no longer connected", struct
   errors from a SHA-256/SHA-1 mix-up, …) becomes one of our IpmiError leaves.
 """
@@ -18,8 +19,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+import threading
 import time
+from typing import Any
 
+import pyghmi.ipmi.private.session as pyghmi_session
 from pyghmi.ipmi.command import Command
 
 from baremetal.errors import (
@@ -67,6 +71,52 @@ _TEXT_RULES: tuple[tuple[str, type[IpmiError], str], ...] = (
     ("unable to transmit", IpmiUnreachable, "cannot send to this address (does the name resolve?)"),
     ("timeout", IpmiUnreachable, _NO_ANSWER),
 )
+
+
+_FIX_LOCK = threading.Lock()
+_fix_installed = False
+_CURRENT = threading.local()  # .session: the pyghmi session this thread awaits an answer on
+
+
+def _install_wakeup_fix() -> None:
+    """Close pyghmi 1.6.19's lost-wakeup race in ``session._io_wait`` (once per process).
+
+    A caller registers its wait only after sending. When pyghmi's I/O thread has already
+    queued the answer for that session, nothing wakes the caller until its retransmit timer
+    (0.5-1 s) fires. Measured on loopback, 16 threads x 400 warm reads on 4 BMCs: 12.5 s
+    with 154 calls over 0.3 s, against 0.2 s with this fix; serially 1 call in 400 took
+    0.6 s (the unexplained outlier of ipmi-anchors §2.2). The fix registers the wait as
+    before, then returns at once if the session's queue already holds packets. It applies
+    only to waits inside ``Link.exchange`` (the thread says which session it awaits);
+    every other wait runs pyghmi's code unchanged.
+    """
+    global _fix_installed
+    with _FIX_LOCK:
+        if _fix_installed:
+            return
+        _fix_installed = True
+        needed = ("_io_wait", "ioqueue", "iosockets", "selectdeadline", "_monotonic_time")
+        if not all(hasattr(pyghmi_session, name) for name in needed):
+            _LOGGER.warning("pyghmi internals changed; wake-up fix not installed")
+            return
+        original = pyghmi_session._io_wait
+
+        def io_wait(timeout: float, myaddr: Any = None, evq: Any = None) -> None:
+            session = getattr(_CURRENT, "session", None)
+            if session is None or myaddr is None or evq is not None:
+                original(timeout, myaddr, evq)
+                return
+            event = threading.Event()
+            deadline = timeout + pyghmi_session._monotonic_time()
+            pyghmi_session.ioqueue.append((deadline, event, myaddr))
+            if session.pktqueue:
+                return  # the I/O thread queued our answer before we registered
+            if deadline < pyghmi_session.selectdeadline:
+                iosock = pyghmi_session.iosockets[0]
+                iosock.sendto(b"\x01", (pyghmi_session.myself, iosock.getsockname()[1]))
+            event.wait()
+
+        pyghmi_session._io_wait = io_wait
 
 
 def _scrub(text: str, addr: BmcAddress) -> str:
@@ -148,6 +198,7 @@ class Link:
     @classmethod
     def open(cls, addr: BmcAddress, end: float) -> Link:
         """Probe, then log in with bytes credentials; refuse IPMI 1.5 by policy."""
+        _install_wakeup_fix()
         caps = probe_capabilities(addr, end)
         if not caps.ipmi20:
             raise IpmiUnsupported(
@@ -173,13 +224,25 @@ class Link:
         _LOGGER.debug("logged in to %s with cipher suite %d", addr.label, suite)
         return link
 
+    def usable(self) -> bool:
+        """Tell whether pyghmi still holds the session as logged in.
+
+        pyghmi shares one session per BMC and credentials across the whole process, so
+        another client's logout, or pyghmi's own keepalive failing, can end it under us.
+        """
+        session = self._command.ipmi_session
+        return bool(getattr(session, "logged", 0)) and not getattr(session, "broken", True)
+
     def exchange(self, what: str, netfn: int, cmd: int, data: bytes) -> tuple[int, bytes]:
         """Send one request; return (completion code, data). Session failures raise."""
+        _CURRENT.session = self._command.ipmi_session
         try:
             rsp = self._command.raw_command(netfn=netfn, command=cmd, data=data)
         except Exception as exc:  # pyghmi raises anything; we classify it
             self.broken = True
             raise translate_failure(exc, self.addr, what) from exc
+        finally:
+            _CURRENT.session = None
         code = rsp.get("code", 0xFFFF)
         if not isinstance(code, int) or not 0 <= code <= 0xFF:
             # 0xFFFF: pyghmi's retries ran out; the session is dead (anchors §3.3.7).

@@ -1,0 +1,272 @@
+"""baremetal.ipmi against the repo's fake BMC (real IPMI 2.0 over loopback UDP).
+
+ipmitool (``-I lanplus -C 3``) is the independent client that confirms our writes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from baremetal.errors import (
+    IpmiAuthError,
+    IpmiBusy,
+    IpmiError,
+    IpmiTimeout,
+    IpmiUnreachable,
+)
+from baremetal.ipmi import BmcClient, BootFlags, PowerState
+from tests.support.bmc import run_ipmitool
+
+SLACK_S = 0.5  # scheduling slack on top of a deadline
+SELECTOR_TEXT = {
+    "none": "No override",
+    "pxe": "Force PXE",
+    "disk": "Force Boot from default Hard-Drive",
+    "cdrom": "Force Boot from CD/DVD",
+    "bios": "Force Boot into BIOS Setup",
+}
+
+
+@pytest.fixture
+def client():
+    bmc_client = BmcClient()
+    yield bmc_client
+    bmc_client.close()
+
+
+def _ipmitool_power(peer) -> str:
+    result = run_ipmitool(peer, "chassis", "power", "status")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _elapsed(fn, *args, **kwargs) -> tuple[object, float]:
+    started = time.monotonic()
+    try:
+        outcome = fn(*args, **kwargs)
+    except IpmiError as exc:
+        outcome = exc
+    return outcome, time.monotonic() - started
+
+
+def test_power_control_confirmed_by_ipmitool(fake_bmc, client):
+    bmc = fake_bmc(initial_power="off")
+    addr = bmc.address()
+    assert client.read_power(addr, 5) is PowerState.OFF
+    client.set_power(addr, "on", 5)
+    assert client.read_power(addr, 5) is PowerState.ON
+    assert _ipmitool_power(bmc) == "Chassis Power is on"
+    client.set_power(addr, "reset", 5)
+    assert bmc.state()["last_control"] == "reset"
+    assert client.read_power(addr, 5) is PowerState.ON
+    client.set_power(addr, "soft", 5)
+    assert bmc.state()["last_control"] == "soft"
+    assert _ipmitool_power(bmc) == "Chassis Power is off"
+    client.set_power(addr, "on", 5)
+    client.set_power(addr, "off", 5)
+    assert client.read_power(addr, 5) is PowerState.OFF
+    assert client.cipher_suite(addr) == 3  # the fake speaks suite 3 only
+
+
+def test_power_changed_behind_our_back_is_seen(fake_bmc, client):
+    bmc = fake_bmc(initial_power="off")
+    assert client.read_power(bmc.address(), 5) is PowerState.OFF
+    bmc.set_power("on")
+    assert client.read_power(bmc.address(), 5) is PowerState.ON
+    result = run_ipmitool(bmc, "chassis", "power", "off")
+    assert result.returncode == 0, result.stderr
+    assert client.read_power(bmc.address(), 5) is PowerState.OFF
+
+
+@pytest.mark.parametrize(
+    ("device", "persistent", "uefi"),
+    [("pxe", False, False), ("disk", True, False), ("cdrom", False, True),
+     ("bios", True, True), ("none", False, False)],
+)
+def test_boot_flags_round_trip_confirmed_by_ipmitool(fake_bmc, client, device, persistent, uefi):
+    bmc = fake_bmc()
+    addr = bmc.address()
+    assert client.set_boot(addr, device, persistent=persistent, uefi=uefi, deadline_s=5) is True
+    flags = client.read_boot(addr, 5)
+    selector = {"none": 0, "pxe": 1, "disk": 2, "cdrom": 5, "bios": 6}[device]
+    assert flags == BootFlags(device, selector, True, persistent, uefi)
+    out = run_ipmitool(bmc, "chassis", "bootparam", "get", "5").stdout
+    assert "Boot Flag Valid" in out
+    assert ("all future boots" if persistent else "only next boot") in out
+    assert ("BIOS EFI boot" if uefi else "legacy") in out
+    assert f"Boot Device Selector : {SELECTOR_TEXT[device]}" in out
+
+
+def test_boot_device_written_by_ipmitool_is_read_back(fake_bmc, client):
+    bmc = fake_bmc()
+    result = run_ipmitool(bmc, "chassis", "bootdev", "cdrom", "options=persistent,efiboot")
+    assert result.returncode == 0, result.stderr
+    assert client.read_boot(bmc.address(), 5) == BootFlags("cdrom", 5, True, True, True)
+
+
+def test_one_time_override_is_used_up_by_the_next_boot(fake_bmc, client):
+    bmc = fake_bmc(initial_power="off")
+    addr = bmc.address()
+    client.set_boot(addr, "pxe", deadline_s=5)
+    client.set_power(addr, "on", 5)
+    assert client.read_boot(addr, 5) == BootFlags("default", 1, False, False, False)
+    client.set_boot(addr, "disk", persistent=True, deadline_s=5)
+    client.set_power(addr, "reset", 5)
+    assert client.read_boot(addr, 5).device == "disk"
+
+
+def test_valid_bit_timer_is_disabled_where_supported(fake_bmc, client):
+    keeps = fake_bmc(valid_timeout=0.5)
+    clears = fake_bmc(valid_timeout=0.5, reject_timer_param=True)
+    assert client.set_boot(keeps.address(), "pxe", deadline_s=5) is True
+    # A BMC refusing parameter 3 (OpenBMC) still takes the device; we only learn the timer runs.
+    assert client.set_boot(clears.address(), "pxe", deadline_s=5) is False
+    assert client.read_boot(clears.address(), 5).device == "pxe"
+    time.sleep(0.8)
+    assert client.read_boot(keeps.address(), 5).device == "pxe"
+    assert client.read_boot(clears.address(), 5) == BootFlags("default", 1, False, False, False)
+
+
+def test_wrong_password_is_an_auth_error_at_once(fake_bmc, client):
+    bmc = fake_bmc(password="right-pw-42")
+    outcome, seconds = _elapsed(client.read_power, bmc.address(password="wrong-pw-17"), 5)
+    assert isinstance(outcome, IpmiAuthError)
+    assert "wrong IPMI user name or password" in str(outcome)
+    assert "wrong-pw-17" not in str(outcome) and "right-pw-42" not in str(outcome)
+    assert seconds < 1.0
+    outcome, _ = _elapsed(client.read_power, bmc.address(username="intruder"), 5)
+    assert isinstance(outcome, IpmiAuthError)
+    assert "does not know user 'intruder'" in str(outcome)
+    assert client.read_power(bmc.address(), 5) is PowerState.OFF  # right credentials still work
+
+
+def test_busy_bmc_is_reported_as_busy(fake_bmc, client):
+    bmc = fake_bmc(busy=True)
+    with pytest.raises(IpmiBusy, match="0xC0"):
+        client.read_power(bmc.address(), 5)
+    with pytest.raises(IpmiBusy):
+        client.set_power(bmc.address(), "on", 5)
+
+
+def test_closed_port_is_unreachable_at_once(dead_bmc, client):
+    outcome, seconds = _elapsed(client.read_power, dead_bmc, 5)
+    assert isinstance(outcome, IpmiUnreachable)
+    assert seconds < 1.0
+
+
+@pytest.mark.slow
+def test_silent_bmc_fails_within_the_deadline(fake_bmc, client):
+    bmc = fake_bmc()
+    bmc.freeze()  # port bound, nothing answers: the probe waits 0.5 + 1 + 1.5 s
+    outcome, seconds = _elapsed(client.read_power, bmc.address(), 2.0)
+    assert isinstance(outcome, IpmiTimeout)
+    assert seconds < 2.0 + SLACK_S
+    outcome, seconds = _elapsed(client.read_power, bmc.address(), 5.0)
+    assert isinstance(outcome, IpmiUnreachable)
+    assert seconds < 3.0 + SLACK_S
+
+
+def test_bmc_dying_after_login_costs_one_deadline_and_recovers(fake_bmc, client):
+    bmc, other = fake_bmc(), fake_bmc(initial_power="on")
+    assert client.read_power(bmc.address(), 2) is PowerState.OFF
+    bmc.freeze()
+    outcome, seconds = _elapsed(client.read_power, bmc.address(), 1.5)
+    assert isinstance(outcome, IpmiTimeout)
+    assert 1.4 < seconds < 1.5 + SLACK_S
+    outcome, seconds = _elapsed(client.read_power, other.address(), 2)
+    assert outcome is PowerState.ON and seconds < 0.5
+    bmc.thaw()
+    recovered = None
+    for _ in range(10):
+        outcome, _ = _elapsed(client.read_power, bmc.address(), 2)
+        if outcome is PowerState.OFF:
+            recovered = outcome
+            break
+    assert recovered is PowerState.OFF
+
+
+def test_slow_bmc_times_out_without_delaying_the_next_bmc(fake_bmc, client):
+    slow, fast = fake_bmc(slow=2.0), fake_bmc(initial_power="on")
+    client.read_power(fast.address(), 5)  # log in to both first: only the commands are slow
+    outcome, seconds = _elapsed(client.read_power, slow.address(), 0.5)
+    assert isinstance(outcome, IpmiTimeout)
+    assert seconds < 0.5 + SLACK_S
+    outcome, seconds = _elapsed(client.read_power, fast.address(), 5)
+    assert outcome is PowerState.ON and seconds < 0.3
+
+
+@pytest.mark.slow
+def test_lossy_bmc_still_answers_through_retransmits(fake_bmc, client):
+    bmc = fake_bmc(drop_rate=0.25, initial_power="on")
+    results = [client.read_power(bmc.address(), 8) for _ in range(8)]
+    assert results == [PowerState.ON] * 8
+
+
+def test_second_client_to_the_same_bmc_does_not_hang(fake_bmc):
+    bmc = fake_bmc(initial_power="on")
+    results: list[object] = []
+
+    def read_with_fresh_client() -> None:
+        second = BmcClient()
+        try:
+            results.append(second.read_power(bmc.address(), 5))
+        finally:
+            second.close()
+
+    first = BmcClient()
+    try:
+        assert first.read_power(bmc.address(), 5) is PowerState.ON
+        for _ in range(2):  # str credentials would hang here (ipmi-anchors §3.3.2)
+            thread = threading.Thread(target=read_with_fresh_client, daemon=True)
+            thread.start()
+            thread.join(10)
+            assert not thread.is_alive(), "a second Command to the same BMC hung"
+        assert first.read_power(bmc.address(), 5) is PowerState.ON
+    finally:
+        first.close()
+    assert results == [PowerState.ON, PowerState.ON]
+
+
+def test_sixteen_threads_on_four_bmcs_read_correctly(fake_bmc):
+    bmcs = [fake_bmc(initial_power=("on" if n % 2 else "off")) for n in range(4)]
+    expected = {bmc.port: PowerState.ON if n % 2 else PowerState.OFF for n, bmc in enumerate(bmcs)}
+    calls: list[tuple[str, str | None]] = []
+    client = BmcClient(on_call=lambda addr, op, s, kind: calls.append((op, kind)))
+    wrong: list[object] = []
+
+    def worker(index: int) -> None:
+        for turn in range(25):
+            bmc = bmcs[(index + turn) % 4]
+            try:
+                got = client.read_power(bmc.address(), 5)
+            except IpmiError as exc:
+                got = exc
+            if got is not expected[bmc.port]:
+                wrong.append(got)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    started = time.monotonic()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        client.close()
+    elapsed = time.monotonic() - started
+    assert wrong == []
+    # ~0.2 s on loopback; 12.5 s without the pyghmi wake-up fix (ipmi_session.py).
+    assert elapsed < 6.0
+    assert len(calls) == 400 and all(kind is None for _op, kind in calls)
+
+
+def test_forget_logs_out_and_the_next_call_logs_in_again(fake_bmc, client):
+    bmc = fake_bmc()
+    client.read_power(bmc.address(), 5)
+    client.forget(bmc.address())
+    assert client.cipher_suite(bmc.address()) is None
+    assert client.read_power(bmc.address(), 5) is PowerState.OFF
+    assert client.cipher_suite(bmc.address()) == 3
