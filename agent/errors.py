@@ -1,0 +1,502 @@
+"""Typed errors of the bm-agent; every class has a stable ``code`` used as its i18n key.
+
+The tree (``code`` and the HTTP status the API's single exception handler should use)::
+
+    AgentError                    agent_error             500
+    ├── ConfigError               config_invalid          500  bad key in a config file / env
+    │   └── NodeDatError          node_dat_invalid        500  node.dat unreadable/inconsistent
+    ├── StoreError                store_error             500  the SQLite store failed
+    │   ├── StoreFull             store_full              507  disk (or max_page_count) is full
+    │   ├── StoreTooNew           store_too_new           500  schema newer than this code: refuse
+    │   ├── StoreCorrupt          store_corrupt           500  not a database / malformed image
+    │   ├── StoreBusy             store_busy              503  locked beyond busy_timeout
+    │   └── StoreIntegrityError   store_integrity         500  a constraint the caller did not map
+    ├── SecretsError              secrets_error           500
+    │   ├── KeyFileMissing        secrets_key_missing     500
+    │   ├── KeyFileInsecure       secrets_key_insecure    500  group/world-readable key file
+    │   └── UnsealFailed          secrets_unseal_failed   500  unknown key id, tampered, wrong key
+    ├── NotFound                  not_found               404
+    │   ├── ServerNotFound        server_not_found        404
+    │   ├── UserNotFound          user_not_found          404
+    │   └── OutboxItemNotFound    outbox_item_not_found   404
+    ├── Conflict                  conflict                409
+    │   ├── AlreadyExists         already_exists          409
+    │   ├── ActionInProgress      action_in_progress      409  per-server lock is held
+    │   └── LeaseLost             outbox_lease_lost       409  outbox item re-claimed by another
+    ├── PermissionDenied          permission_denied       403  role too low
+    │   └── CsrfFailed            csrf_failed             403
+    ├── AuthFailed                auth_failed             401  bad credentials/token/session
+    ├── RateLimited               rate_limited            429  carries retry_after_s
+    ├── ValidationError           validation_error        422  carries field and reason
+    ├── HookAuthError             hook_auth_failed        401  boot-hook request refused
+    │   ├── BadSignature          hook_bad_signature      401
+    │   ├── StaleRequest          hook_stale_request      401
+    │   ├── ReplayedRequest       hook_replayed_request   401
+    │   └── WrongSourceIp         hook_wrong_source_ip    403
+    ├── RegistryError             registry_error          502  (room for registry leaves)
+    └── MonitorError              monitor_error           500  (room for monitor leaves)
+
+Shape: the English message template is on the class (``template``, ``str.format`` with
+the instance's ``params``); ``agent/locales/*.json`` hold the same key with the same
+placeholders (a test checks it). Messages and params never carry secrets; AuthFailed keeps
+its ``reason`` for logs only, never in the text a client sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ActionInProgress",
+    "AgentError",
+    "AlreadyExists",
+    "AuthFailed",
+    "BadSignature",
+    "ConfigError",
+    "Conflict",
+    "CsrfFailed",
+    "HookAuthError",
+    "KeyFileInsecure",
+    "KeyFileMissing",
+    "LeaseLost",
+    "MonitorError",
+    "NodeDatError",
+    "NotFound",
+    "OutboxItemNotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "RegistryError",
+    "ReplayedRequest",
+    "SecretsError",
+    "ServerNotFound",
+    "StaleRequest",
+    "StoreBusy",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreFull",
+    "StoreIntegrityError",
+    "StoreTooNew",
+    "UnsealFailed",
+    "UserNotFound",
+    "ValidationError",
+    "WrongSourceIp",
+    "all_error_classes",
+]
+
+
+class AgentError(Exception):
+    """Root of every error the agent raises on purpose."""
+
+    code: ClassVar[str] = "agent_error"
+    http_status: ClassVar[int] = 500
+    template: ClassVar[str] = "agent error: {detail}"
+
+    def __init__(self, detail: str = "") -> None:
+        self.detail = detail
+        super().__init__(self.message())
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders for ``template`` and for ``i18n.translate(self.code, ...)``."""
+        return {"detail": self.detail}
+
+    def message(self) -> str:
+        """English text built from the class template."""
+        return self.template.format(**self.params)
+
+
+class ConfigError(AgentError):
+    """A configuration value is missing, malformed or out of range."""
+
+    code = "config_invalid"
+    template = "{file}: [{key}] {problem}; expected {expected}"
+
+    def __init__(self, *, key: str, file: str, expected: str, problem: str = "invalid") -> None:
+        self.key = key
+        self.file = file
+        self.expected = expected
+        self.problem = problem
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: key, file, expected, problem."""
+        return {"key": self.key, "file": self.file, "expected": self.expected,
+                "problem": self.problem}
+
+
+class NodeDatError(ConfigError):
+    """The DBC node's dat/node.dat is unreadable or its key does not derive its node_id."""
+
+    code = "node_dat_invalid"
+
+
+class StoreError(AgentError):
+    """The SQLite store failed."""
+
+    code = "store_error"
+    template = "store {path}: {detail}"
+
+    def __init__(self, detail: str = "", *, path: str = "") -> None:
+        self.path = path
+        super().__init__(detail)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: path, detail."""
+        return {"path": self.path, "detail": self.detail}
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full; the failed write was rolled back."""
+
+    code = "store_full"
+    http_status = 507
+    template = "store {path}: disk full, the change was not saved ({detail}); free space and retry"
+
+
+class StoreTooNew(StoreError):
+    """The store's schema is newer than this program: refuse to run rather than damage it."""
+
+    code = "store_too_new"
+    template = ("store {path}: schema version {found} is newer than this program supports "
+                "({supported}); upgrade bm-agent or restore a matching backup")
+
+    def __init__(self, *, path: str, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(path=path)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: path, found, supported."""
+        return {"path": self.path, "found": self.found, "supported": self.supported}
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a database or its image is malformed."""
+
+    code = "store_corrupt"
+    template = "store {path}: database is corrupt ({detail}); restore a backup"
+
+
+class StoreBusy(StoreError):
+    """Another connection held the write lock longer than busy_timeout."""
+
+    code = "store_busy"
+    http_status = 503
+    template = "store {path}: busy, try again ({detail})"
+
+
+class StoreIntegrityError(StoreError):
+    """A constraint failed that the repository did not map to a domain error."""
+
+    code = "store_integrity"
+    template = "store {path}: constraint failed ({detail})"
+
+
+class SecretsError(AgentError):
+    """The secrets key file or a sealed value cannot be used."""
+
+    code = "secrets_error"
+    template = "secrets {path}: {detail}"
+
+    def __init__(self, detail: str = "", *, path: str = "") -> None:
+        self.path = path
+        super().__init__(detail)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: path, detail."""
+        return {"path": self.path, "detail": self.detail}
+
+
+class KeyFileMissing(SecretsError):
+    """The key file does not exist (``bm-agent init`` creates it)."""
+
+    code = "secrets_key_missing"
+    template = "secrets key file {path} does not exist; run `bm-agent init` or restore it"
+
+
+class KeyFileInsecure(SecretsError):
+    """The key file is readable or writable by group or others."""
+
+    code = "secrets_key_insecure"
+    template = ("secrets key file {path} has mode {detail}, readable by group or others; "
+                "run `chmod 600 {path}`")
+
+
+class UnsealFailed(SecretsError):
+    """A sealed value cannot be opened (unknown key id, wrong key or tampered)."""
+
+    code = "secrets_unseal_failed"
+    template = "cannot unseal a stored secret: {detail}"
+
+
+class NotFound(AgentError):
+    """A named thing does not exist."""
+
+    code = "not_found"
+    http_status = 404
+    template = "{kind} {ident} not found"
+
+    def __init__(self, ident: str, *, kind: str = "object") -> None:
+        self.ident = ident
+        self.kind = kind
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: kind, ident."""
+        return {"kind": self.kind, "ident": self.ident}
+
+
+class ServerNotFound(NotFound):
+    """No server with this id or uuid."""
+
+    code = "server_not_found"
+    template = "server {ident} not found"
+
+    def __init__(self, ident: str) -> None:
+        super().__init__(ident, kind="server")
+
+
+class UserNotFound(NotFound):
+    """No staff user with this name."""
+
+    code = "user_not_found"
+    template = "user {ident} not found"
+
+    def __init__(self, ident: str) -> None:
+        super().__init__(ident, kind="user")
+
+
+class OutboxItemNotFound(NotFound):
+    """No outbox item with this id."""
+
+    code = "outbox_item_not_found"
+    template = "outbox item {ident} not found"
+
+    def __init__(self, ident: str) -> None:
+        super().__init__(ident, kind="outbox item")
+
+
+class Conflict(AgentError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+    http_status = 409
+    template = "conflict: {detail}"
+
+
+class AlreadyExists(Conflict):
+    """Something with the same unique name already exists."""
+
+    code = "already_exists"
+    template = "{kind} {ident} already exists"
+
+    def __init__(self, ident: str, *, kind: str) -> None:
+        self.ident = ident
+        self.kind = kind
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: kind, ident."""
+        return {"kind": self.kind, "ident": self.ident}
+
+
+class ActionInProgress(Conflict):
+    """Another staff action holds this server's lock."""
+
+    code = "action_in_progress"
+    template = "server {server}: action {action} is already in progress"
+
+    def __init__(self, *, server: str, action: str) -> None:
+        self.server = server
+        self.action = action
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: server, action."""
+        return {"server": self.server, "action": self.action}
+
+
+class LeaseLost(Conflict):
+    """The outbox item's claim expired and someone else claimed it."""
+
+    code = "outbox_lease_lost"
+    template = "outbox item {detail}: claim lost (lease expired and re-claimed)"
+
+
+class PermissionDenied(AgentError):
+    """The user's role is below what the operation needs."""
+
+    code = "permission_denied"
+    http_status = 403
+    template = "permission denied: role {needed} required"
+
+    def __init__(self, *, needed: str) -> None:
+        self.needed = needed
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: needed."""
+        return {"needed": self.needed}
+
+
+class CsrfFailed(PermissionDenied):
+    """The browser request lacks the session's CSRF token."""
+
+    code = "csrf_failed"
+    template = "missing or wrong CSRF token"
+
+    def __init__(self) -> None:
+        super().__init__(needed="")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """No placeholders."""
+        return {}
+
+
+class AuthFailed(AgentError):
+    """Credentials, token or session were not accepted; ``reason`` is for logs only."""
+
+    code = "auth_failed"
+    http_status = 401
+    template = "authentication failed"
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """No placeholders (never tell a client why)."""
+        return {}
+
+
+class RateLimited(AgentError):
+    """Too many failures: try again after ``retry_after_s`` seconds."""
+
+    code = "rate_limited"
+    http_status = 429
+    template = "too many failed attempts; retry in {retry_after_s} s"
+
+    def __init__(self, *, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: retry_after_s."""
+        return {"retry_after_s": self.retry_after_s}
+
+
+class ValidationError(AgentError):
+    """An input value is invalid; ``field`` names it, ``reason`` says why."""
+
+    code = "validation_error"
+    http_status = 422
+    template = "{field}: {reason}"
+
+    def __init__(self, *, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: field, reason."""
+        return {"field": self.field, "reason": self.reason}
+
+
+class HookAuthError(AgentError):
+    """A boot-hook request was refused."""
+
+    code = "hook_auth_failed"
+    http_status = 401
+    template = "hook request refused: {detail}"
+
+
+class BadSignature(HookAuthError):
+    """The ed25519 signature does not verify over the canonical request."""
+
+    code = "hook_bad_signature"
+    template = "hook request refused: bad signature ({detail})"
+
+
+class StaleRequest(HookAuthError):
+    """The request timestamp is outside the replay window."""
+
+    code = "hook_stale_request"
+    template = "hook request refused: timestamp {skew_s} s away from now (window {window_s} s)"
+
+    def __init__(self, *, skew_s: int, window_s: int) -> None:
+        self.skew_s = skew_s
+        self.window_s = window_s
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: skew_s, window_s."""
+        return {"skew_s": self.skew_s, "window_s": self.window_s}
+
+
+class ReplayedRequest(HookAuthError):
+    """The nonce was already used inside the window."""
+
+    code = "hook_replayed_request"
+    template = "hook request refused: nonce already used"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """No placeholders."""
+        return {}
+
+
+class WrongSourceIp(HookAuthError):
+    """The request does not come from the server's registered IP."""
+
+    code = "hook_wrong_source_ip"
+    http_status = 403
+    template = ("hook request refused: from {source_ip}, server {server} is registered at "
+                "{expected_ip}")
+
+    def __init__(self, *, source_ip: str, expected_ip: str, server: str) -> None:
+        self.source_ip = source_ip
+        self.expected_ip = expected_ip
+        self.server = server
+        super().__init__()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Placeholders: source_ip, expected_ip, server."""
+        return {"source_ip": self.source_ip, "expected_ip": self.expected_ip,
+                "server": self.server}
+
+
+class RegistryError(AgentError):
+    """Registration with the DBC node failed (registry adds leaves)."""
+
+    code = "registry_error"
+    http_status = 502
+    template = "registration with the DBC node failed: {detail}"
+
+
+class MonitorError(AgentError):
+    """The cross-check loop failed (monitor adds leaves)."""
+
+    code = "monitor_error"
+    template = "cross-check failed: {detail}"
+
+
+def all_error_classes() -> list[type[AgentError]]:
+    """Return AgentError and every subclass (for i18n and API-mapping completeness tests)."""
+    found: list[type[AgentError]] = [AgentError]
+    for cls in found:
+        found.extend(cls.__subclasses__())
+    return found

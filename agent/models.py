@@ -1,0 +1,322 @@
+"""Dataclasses and enums shared by the agent: what the store returns and takes. No I/O.
+
+Enums (``StrEnum``: the value is what the store and the API carry):
+``Role`` (viewer < operator < admin, ``Role.allows``), ``RegistrationState``,
+``EventKind``, ``OutboxState``, ``PowerState``, and ``Verdict`` (re-exported from
+``agent.crosscheck`` so there is one definition).
+
+Records (frozen; timestamps are Unix epoch seconds as float, UTC):
+``Server``, ``ServerCredentials`` (secrets as ``Secret``), ``UpsertResult``,
+``ReadingRecord``, ``CheckResult``, ``VerdictRecord``, ``VerdictChange``,
+``ServerIntent``, ``ServerStatus``, ``EventRecord``, ``EventPage``, ``OutboxItem``, ``User``,
+``ApiToken``, ``WebSession``, ``DeepLinkStatus``.
+
+Secrets never appear in a repr: sealed columns are not part of ``Server`` at all and the
+opened ones in ``ServerCredentials`` are ``Secret`` objects that print as ``******``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from agent.crosscheck import Verdict
+from agent.secrets import Secret
+
+__all__ = [
+    "ApiToken",
+    "CheckResult",
+    "DeepLinkStatus",
+    "EventKind",
+    "EventPage",
+    "EventRecord",
+    "OutboxItem",
+    "OutboxState",
+    "PowerState",
+    "ReadingRecord",
+    "RegistrationState",
+    "Role",
+    "Server",
+    "ServerCredentials",
+    "ServerIntent",
+    "ServerStatus",
+    "UpsertResult",
+    "User",
+    "Verdict",
+    "VerdictChange",
+    "VerdictRecord",
+    "WebSession",
+]
+
+_ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+
+
+class Role(StrEnum):
+    """Staff roles: viewers read, operators act on servers, admins manage users and config."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    def allows(self, needed: Role) -> bool:
+        """Tell whether this role is at least ``needed``."""
+        return _ROLE_RANK[self.value] >= _ROLE_RANK[needed.value]
+
+
+class RegistrationState(StrEnum):
+    """Where a server stands with the DBC node (the registry moves it along)."""
+
+    PENDING = "pending"          # in the inventory, bare_metal/add queued
+    REGISTERED = "registered"    # node_id known, node and inventory agree
+    UPDATING = "updating"        # bare_metal/modify queued
+    DELETING = "deleting"        # bare_metal/delete queued; row removed once done
+    FAILED = "failed"            # the node refused for good; state_detail says why
+
+
+class EventKind(StrEnum):
+    """Families of events in the append-only log."""
+
+    AUDIT = "audit"          # staff actions: power, bootdev, import, users (never pruned)
+    VERDICT = "verdict"      # a server's verdict changed
+    REGISTRY = "registry"    # outbox results, drift found
+    AUTH = "auth"            # logins, lockouts
+    DEEPLINK = "deeplink"    # hook rotations, stale or duplicate device codes
+    SYSTEM = "system"        # start, stop, pass overruns, store problems
+
+
+class OutboxState(StrEnum):
+    """Life of an outbox item: pending -> claimed -> done, or back to pending, or dead."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    DEAD = "dead"            # failed permanently; kept for staff to see
+
+
+class PowerState(StrEnum):
+    """Chassis power as the agent names it."""
+
+    ON = "on"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class Server:
+    """One GPU server of the inventory (no secrets here)."""
+
+    id: int
+    uuid: str
+    ip: str
+    ipmi_host: str
+    ipmi_user: str
+    ipmi_port: int | None = None
+    os: str = ""
+    desc: str = ""
+    mac: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    node_id: str | None = None
+    has_node_key: bool = False
+    state: RegistrationState = RegistrationState.PENDING
+    state_detail: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServerCredentials:
+    """What talking to one server's BMC or signing as the server needs; secrets opened."""
+
+    server_id: int
+    uuid: str
+    ipmi_host: str
+    ipmi_port: int | None
+    ipmi_user: str
+    ipmi_password: Secret
+    node_id: str | None = None
+    node_private_key: Secret | None = None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """Outcome of an idempotent import of one server."""
+
+    server: Server
+    created: bool
+    changed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ReadingRecord:
+    """One pass's observation of one server (``id`` is None until stored)."""
+
+    server_id: int
+    ts: float
+    power: str | None = None
+    boot_device: str | None = None
+    boot_valid: bool | None = None
+    boot_persistent: bool | None = None
+    boot_uefi: bool | None = None
+    dbc_path_ok: bool | None = None
+    dbc_path_message: str = ""
+    dbc_power_status: str | None = None
+    error_class: str | None = None
+    error_detail: str = ""
+    latency_ms: float | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A reading plus the verdict the cross-check gave it: what the monitor stores per pass."""
+
+    reading: ReadingRecord
+    verdict: Verdict
+    reasons: tuple[str, ...] = ()
+    discrepant_passes: int = 0
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    """A server's current verdict; ``since`` is when it last changed."""
+
+    server_id: int
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    discrepant_passes: int
+    since: float
+    checked_at: float
+    last_ok_at: float | None = None
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    """The verdict before and after storing one check; ``changed`` drives events."""
+
+    server_id: int
+    uuid: str
+    previous: Verdict | None
+    current: VerdictRecord
+
+    @property
+    def changed(self) -> bool:
+        """True when the verdict differs from the stored one (or there was none)."""
+        return self.previous != self.current.verdict
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """A server with its current verdict and newest reading (the dashboard's row)."""
+
+    server: Server
+    verdict: VerdictRecord | None = None
+    reading: ReadingRecord | None = None
+
+
+@dataclass(frozen=True)
+class ServerIntent:
+    """What staff last asked of a server (the cross-check's expectation)."""
+
+    server_id: int
+    power: str | None = None
+    power_at: float | None = None
+    boot_device: str | None = None
+    boot_persistent: bool = False
+    boot_uefi: bool = False
+    boot_at: float | None = None
+    actor: str = ""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One entry of the append-only event log."""
+
+    id: int
+    ts: float
+    actor: str
+    kind: EventKind
+    action: str = ""
+    server_uuid: str | None = None
+    result: str = ""
+    verified: bool | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """A page of events, newest first; pass ``next_before_id`` to get the next page."""
+
+    items: tuple[EventRecord, ...]
+    next_before_id: int | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """Work for the DBC node that must happen exactly once in effect."""
+
+    id: int
+    op: str
+    payload: Mapping[str, Any]
+    state: OutboxState
+    attempts: int
+    next_attempt_at: float
+    key: str | None = None
+    last_error: str = ""
+    claim_token: str | None = None
+    claimed_until: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class User:
+    """A staff account (the password hash is never part of it)."""
+
+    id: int
+    name: str
+    role: Role
+    disabled: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    password_changed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A bearer token's metadata (the token itself is shown once, at issue)."""
+
+    id: int
+    user_id: int
+    selector: str
+    label: str = ""
+    created_at: float = 0.0
+    last_used_at: float | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A browser session's metadata; ``csrf_token`` goes into every form and XHR header."""
+
+    id: int
+    user_id: int
+    selector: str
+    csrf_token: str = field(repr=False)
+    created_at: float = 0.0
+    last_seen_at: float = 0.0
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeepLinkStatus:
+    """What the agent knows about one server's DeepLink credential rotation."""
+
+    server_id: int
+    uuid: str
+    device_id: str | None = None
+    last_rotated_at: float | None = None
+    last_boot_seen_at: float | None = None
+    last_result: str = ""
+    last_error: str = ""
+    updated_at: float = 0.0
