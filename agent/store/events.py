@@ -1,0 +1,113 @@
+"""The append-only event log: audit (staff actions), verdict changes, registry, auth, system.
+
+Rows cannot be updated (trigger) and audit rows cannot be deleted (trigger); other kinds may
+be pruned by age. Pages are newest first by id (keyset paging: pass ``next_before_id``).
+``detail`` is a JSON object; a ``Secret`` inside it is refused, so a secret cannot reach the
+log by accident.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from agent.errors import NotFound, ValidationError
+from agent.models import EventKind, EventPage, EventRecord
+from agent.store._base import Repo, dump_json, load_json, opt_bool
+
+__all__ = ["EventRepo", "insert_event"]
+
+_MAX_PAGE = 500
+_MAX_TEXT = 200
+
+
+def _event(row: sqlite3.Row) -> EventRecord:
+    return EventRecord(
+        id=row["id"], ts=row["ts"], actor=row["actor"], kind=EventKind(row["kind"]),
+        action=row["action"], server_uuid=row["server_uuid"], result=row["result"],
+        verified=opt_bool(row["verified"]), detail=load_json(row["detail"]))
+
+
+def insert_event(conn: sqlite3.Connection, *, ts: float, actor: str, kind: EventKind,
+                 action: str = "", server_uuid: str | None = None, result: str = "",
+                 verified: bool | None = None,
+                 detail: Mapping[str, Any] | None = None) -> int:
+    """Insert one event inside the caller's transaction; return its id."""
+    if not actor:
+        raise ValidationError(field="actor", reason="every event needs an actor")
+    texts = {"actor": actor, "action": action, "result": result}
+    for name, value in texts.items():
+        if len(value) > _MAX_TEXT:
+            raise ValidationError(field=name, reason=f"longer than {_MAX_TEXT} characters")
+    cursor = conn.execute(
+        "INSERT INTO events (ts, actor, kind, action, server_uuid, result, verified, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (ts, actor, str(EventKind(kind)), action, server_uuid, result,
+         None if verified is None else int(verified), dump_json(dict(detail or {}),
+                                                                field="detail")))
+    return int(cursor.lastrowid or 0)
+
+
+class EventRepo(Repo):
+    """Append and page through events."""
+
+    def append(self, *, actor: str, kind: EventKind, action: str = "",
+               server_uuid: str | None = None, result: str = "", verified: bool | None = None,
+               detail: Mapping[str, Any] | None = None) -> EventRecord:
+        """Append one event durably (fsynced before this returns)."""
+        with self._db.write() as conn:
+            event_id = insert_event(conn, ts=self._clock(), actor=actor, kind=kind,
+                                    action=action, server_uuid=server_uuid, result=result,
+                                    verified=verified, detail=detail)
+            return _event(conn.execute("SELECT * FROM events WHERE id = ?",
+                                       (event_id,)).fetchone())
+
+    def get(self, *, event_id: int) -> EventRecord:
+        """Return one event."""
+        with self._db.read() as conn:
+            row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            raise NotFound(str(event_id), kind="event")
+        return _event(row)
+
+    def page(self, *, before_id: int | None = None, limit: int = 50,
+             server_uuid: str | None = None, kinds: Collection[EventKind] | None = None,
+             action: str | None = None, since_ts: float | None = None) -> EventPage:
+        """Return up to ``limit`` events older than ``before_id``, newest first, filtered."""
+        if not 1 <= limit <= _MAX_PAGE:
+            raise ValidationError(field="limit", reason=f"must be 1..{_MAX_PAGE}")
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("id <", before_id), ("server_uuid =", server_uuid),
+                              ("action =", action), ("ts >=", since_ts)):
+            if value is not None:
+                clauses.append(f"{column} ?")
+                params.append(value)
+        if kinds:
+            clauses.append(f"kind IN ({', '.join(['?'] * len(kinds))})")
+            params += [str(EventKind(k)) for k in kinds]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._db.read() as conn:
+            rows = conn.execute(f"SELECT * FROM events {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 - fixed fragments
+                                (*params, limit + 1)).fetchall()
+        items = tuple(_event(r) for r in rows[:limit])
+        next_before = items[-1].id if len(rows) > limit else None
+        return EventPage(items=items, next_before_id=next_before)
+
+    def latest_id(self) -> int:
+        """Return the highest event id (0 when empty)."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+    def prune(self, *, older_than: float, kinds: Collection[EventKind]) -> int:
+        """Delete events of ``kinds`` (never audit) older than ``older_than``; return count."""
+        if EventKind.AUDIT in kinds:
+            raise ValidationError(field="kinds", reason="audit events are never pruned")
+        if not kinds:
+            return 0
+        marks = ", ".join(["?"] * len(kinds))
+        with self._db.write(durable=False) as conn:
+            cursor = conn.execute(f"DELETE FROM events WHERE ts < ? AND kind IN ({marks})",  # noqa: S608
+                                  (older_than, *[str(k) for k in kinds]))
+            return cursor.rowcount
