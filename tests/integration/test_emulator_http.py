@@ -104,3 +104,17 @@ def test_access_log_has_no_secrets(emulator):
     log = emulator.log()
     assert "POST /api/v1/bare_metal 200 0" in log
     assert emulator.manager_key not in log
+
+
+def test_sigterm_stops_cleanly(spawn, tmp_path):
+    emu = start_emulator(spawn, tmp_path)
+    emu.proc.stop(timeout=10)
+    assert emu.proc.popen.returncode == 0
+    assert "stopping" in emu.proc.log_path.read_text()
+
+
+def test_silent_endpoints_close_without_reply(spawn, tmp_path):
+    emu = start_emulator(spawn, tmp_path, client=False, deeplink=False,
+                         env={"BM_EMULATOR_RELAY_TIMEOUT_S": "0.5"})
+    raw = _raw(emu.url, b"POST /api/v1/stat HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+    assert raw == b""
