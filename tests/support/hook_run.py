@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.support.procs import python_module
 
-__all__ = ["HookRun", "run_hook", "write_hook_config", "write_key"]
+__all__ = ["HookRun", "register_pc", "run_hook", "write_hook_config", "write_key"]
 
 
 @dataclass
@@ -19,6 +19,21 @@ class HookRun:
     log: str
     elapsed_s: float
     peak_rss_kib: int
+
+
+def register_pc(emu: Any, ip: str, uuid: str = "pc-23") -> tuple[str, str]:
+    """Register one GPU PC with the manager key; return (node_id, node_private_key)."""
+    from baremetal.client import Client, NodeKeyAuth
+    from baremetal.models import NewServer
+
+    client = Client(emu.url, timeout_s=5)
+    manager = NodeKeyAuth(emu.manager_key)
+    [added] = client.add_bare_metal(
+        [NewServer(uuid=uuid, ip=ip, ipmi_hostname="127.0.0.1", ipmi_username="admin",
+                   ipmi_password="ipmi-secret-1")], manager)
+    server = client.get_bare_metal(added.node_id, manager)
+    assert server is not None and not server.secrets_masked
+    return added.node_id, server.node_private_key
 
 
 def write_key(path: Path, seed_hex: str) -> str:
