@@ -65,12 +65,15 @@ def test_unknown_target_and_wrong_role_answers(emulator):
 
 
 def test_manager_ops_over_p2p(emulator):
-    ids = register_servers(emulator, [_server("p1")])
+    ids = register_servers(emulator, [_server("p1"), _server("p2")])
     signed = signed_fields(emulator.manager_key)
-    listed = bm_post(emulator.client_url, "/bare_metal/p1", {
+    # two servers: no power_status (a single one would run ipmitool against a dead BMC)
+    listed = bm_post(emulator.client_url, "/bare_metal", {
         "peer_nodes_list": [emulator.manager_id], "additional": {}})
     assert listed.status_code == 200
-    assert listed.json()["message"]["bare_metal_nodes"][0]["node_private_key"] == "*" * 64
+    items = listed.json()["message"]["bare_metal_nodes"]
+    assert [i["node_private_key"] for i in items] == ["*" * 64] * 2
+    assert all("power_status" not in i for i in items)
     bad = bm_post(emulator.client_url, "/bare_metal/add", {
         "peer_nodes_list": [emulator.manager_id], "additional": {"bare_metal_nodes": []},
         **signed_fields(signing.new_node_keypair().private_key)})
@@ -154,6 +157,7 @@ def test_multisig_renter(emulator):
     assert multisig_account(wallets, 2) in stored
 
 
+@pytest.mark.slow  # five relays that each wait out a 1 s timer
 def test_relay_timeouts(spawn, tmp_path):
     emu = start_emulator(spawn, tmp_path, env={"BM_EMULATOR_RELAY_TIMEOUT_S": "1"})
     ids = register_servers(emu, [_server("off"), _server("gone")])
