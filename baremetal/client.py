@@ -89,7 +89,12 @@ def _match_server(servers: Iterable[BareMetalServer], server_id: str) -> BareMet
 
 
 class Client(VmEndpoints, ImageEndpoints):
-    """Typed DBC HTTP client with per-call deadlines (see ``baremetal.client_http``)."""
+    """Typed DBC HTTP client with per-call deadlines (see ``baremetal.client_http``).
+
+    Holds one ``requests.Session`` (connection pool); share a Client between threads
+    only for concurrent calls, never reconfigure it while in use. ``close()`` or a
+    ``with`` block releases the pool.
+    """
 
     # -- node ---------------------------------------------------------------------------
 
@@ -167,7 +172,9 @@ class Client(VmEndpoints, ImageEndpoints):
         (§3.1). When the cap is hit, each expected node_id or uuid not in the list is
         fetched with ``bare_metal/<id>``. Servers beyond the cap that nobody expected
         stay invisible: ``capped`` says so. ``missing`` holds the expected ids the node
-        does not have.
+        does not have. Through a client node each extra fetch also runs a live power
+        status on the node (up to its 30 s timer), so prefer the bare-metal node's own
+        HTTP for large inventories.
         """
         servers = self.list_bare_metal(auth, manager_id=manager_id, timeout_s=timeout_s)
         capped = len(servers) >= LIST_CAP

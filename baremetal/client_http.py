@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -183,7 +183,7 @@ class ClientCore:
         if self._owns_session:
             self._session.close()
 
-    def __enter__(self) -> ClientCore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

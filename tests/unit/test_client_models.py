@@ -198,3 +198,12 @@ def test_session_and_wallet_fields():
 def test_deeplink_password_budget_matches_the_512_byte_frame():
     frame = '{"method":"setDevicePassword","data":{"password":"%s"}}' % ("x" * DEEPLINK_PASSWORD_MAX_BYTES)
     assert len(frame) == 512
+
+
+def test_package_exports_the_client_api():
+    import baremetal
+
+    assert len(set(baremetal.__all__)) == len(baremetal.__all__)
+    for name in baremetal.__all__:
+        assert getattr(baremetal, name) is not None
+    assert baremetal.Client.__module__ == "baremetal.client"
