@@ -157,6 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _BadRequest
             headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
         self._set_keep_alive(parts[2], headers)
+        if headers.get("expect", "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # as evhttp does (curl)
+            self.wfile.flush()
         body = self._read_body(headers)
         uri = parts[1].decode("utf-8", errors="surrogateescape")
         return HttpRequest(method, uri, body)
