@@ -274,6 +274,20 @@ def test_deeplink_local_paths(emulator):
         header = lan.recv(4, socket.MSG_WAITALL)
         body = lan.recv(struct.unpack("<I", header)[0], socket.MSG_WAITALL)
         assert body == b'{"method":"setDevicePassword","data":{"password":"new9"}}'
+        # the renter, over the client node, sees the password unmasked and may set it
+        wallet, key = _renter()
+        emulator.set_rentals(_rented(node_id, wallet))
+        relayed = bm_post(emulator.client_url, "/deeplink", {
+            "peer_nodes_list": [node_id], "additional": {}, **_renter_fields(wallet, key)})
+        assert relayed.content == (b'{"errcode":0, "message":{"device_id":"dev-1",'
+                                   b'"device_password":"pw1234"}}\r\n')
+        renter_set = bm_post(emulator.client_url, "/deeplink/set", {
+            "peer_nodes_list": [node_id], "additional": {"device_password": "r3nt"},
+            **_renter_fields(wallet, key)})
+        assert renter_set.content == b'{"errcode":0, "message":"ok"}\r\n'
+        header = lan.recv(4, socket.MSG_WAITALL)
+        body = lan.recv(struct.unpack("<I", header)[0], socket.MSG_WAITALL)
+        assert body == b'{"method":"setDevicePassword","data":{"password":"r3nt"}}'
 
 
 @pytest.mark.parametrize("version", ["0.4.1.6"])
