@@ -34,6 +34,7 @@ __all__ = [
 
 MAX_FRAME_BYTES = 1 << 20  # far above any SDK message; guards against a garbage header
 _HEADER = struct.Struct("<I")
+_READ_CHUNK = 65536
 
 
 class SdkUnavailable(DeepLinkDown):
@@ -81,13 +82,34 @@ def _body_length(header: bytes) -> int:
     return length
 
 
+class _FrameBuffer:
+    """Bytes received so far; hands out complete frames."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        self._buf += chunk
+
+    def pop(self) -> dict[str, Any] | None:
+        """Return the next complete frame's message, or None if it is not all here yet."""
+        if len(self._buf) < _HEADER.size:
+            return None
+        end = _HEADER.size + _body_length(bytes(self._buf[: _HEADER.size]))
+        if len(self._buf) < end:
+            return None
+        body = bytes(self._buf[_HEADER.size : end])
+        del self._buf[:end]
+        return decode_body(body)
+
+
 class UnixSocketTransport:
     """SDK framing over a Unix stream socket."""
 
     def __init__(self, sock: socket.socket) -> None:
         """Wrap a connected socket."""
         self._sock = sock
-        self._buf = bytearray()
+        self._frames = _FrameBuffer()
 
     @classmethod
     def connect(cls, path: str, timeout_s: float) -> UnixSocketTransport:
@@ -113,25 +135,18 @@ class UnixSocketTransport:
 
     def receive(self, timeout_s: float) -> dict[str, Any]:
         """Read one frame; bytes of a frame cut by a timeout are kept for the next call."""
-        self._fill(_HEADER.size, timeout_s)
-        length = _body_length(bytes(self._buf[: _HEADER.size]))
-        self._fill(_HEADER.size + length, timeout_s)
-        body = bytes(self._buf[_HEADER.size : _HEADER.size + length])
-        del self._buf[: _HEADER.size + length]
-        return decode_body(body)
-
-    def _fill(self, size: int, timeout_s: float) -> None:
         self._sock.settimeout(timeout_s)
-        while len(self._buf) < size:
+        while (message := self._frames.pop()) is None:
             try:
-                chunk = self._sock.recv(65536)
+                chunk = self._sock.recv(_READ_CHUNK)
             except TimeoutError:
                 raise SdkTimeout("DeepLink SDK did not answer in time") from None
             except OSError as exc:
                 raise SdkUnavailable(f"DeepLink SDK socket read failed: {exc}") from None
             if not chunk:
                 raise SdkUnavailable("DeepLink SDK closed the connection")
-            self._buf += chunk
+            self._frames.feed(chunk)
+        return message
 
     def close(self) -> None:
         """Close the socket."""
@@ -144,6 +159,7 @@ class NamedPipeTransport:
     def __init__(self, pipe: BinaryIO) -> None:
         """Wrap an open, unbuffered, read-write binary file object."""
         self._pipe = pipe
+        self._frames = _FrameBuffer()
         self._reader: threading.Thread | None = None
         self._result: dict[str, Any] | BaseException | None = None
 
@@ -170,6 +186,8 @@ class NamedPipeTransport:
 
     def receive(self, timeout_s: float) -> dict[str, Any]:
         """Wait up to ``timeout_s`` for the next frame; a late read stays pending."""
+        if self._reader is None and (message := self._frames.pop()) is not None:
+            return message
         if self._reader is None:
             self._result = None
             self._reader = threading.Thread(target=self._read_one, daemon=True)
@@ -185,22 +203,19 @@ class NamedPipeTransport:
         return result
 
     def _read_one(self) -> None:
+        # Large reads: in a message-mode pipe a short ReadFile fails with
+        # ERROR_MORE_DATA; DeepLink's own example reads header and body at once.
         try:
-            length = _body_length(self._read_exact(_HEADER.size))
-            self._result = decode_body(self._read_exact(length))
+            while (message := self._frames.pop()) is None:
+                chunk = self._pipe.read(_READ_CHUNK)
+                if not chunk:
+                    raise SdkUnavailable("DeepLink SDK closed the pipe")
+                self._frames.feed(chunk)
+            self._result = message
         except SdkUnavailable as exc:
             self._result = exc
         except OSError as exc:
             self._result = SdkUnavailable(f"DeepLink SDK pipe read failed: {exc}")
-
-    def _read_exact(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self._pipe.read(size - len(data))
-            if not chunk:
-                raise SdkUnavailable("DeepLink SDK closed the pipe")
-            data += chunk
-        return data
 
     def close(self) -> None:
         """Close the pipe unless a read still blocks on it (the process exits soon anyway)."""

@@ -138,7 +138,7 @@ def test_deeplink_connecting_5s_late_still_succeeds(spawn, tmp_path, deeplinks):
     dl = deeplinks(emu, "127.0.0.27", connect_delay=5.0)
     run = run_hook(spawn, direct_config(tmp_path, emu, node_id, key))
     assert run.returncode == ExitCode.OK, run.log
-    assert 5.0 <= run.elapsed_s < 10.0
+    assert 4.5 <= run.elapsed_s < 10.0  # DeepLink started just before the hook
     assert "still waiting" in run.log
     assert dl.password != FIRST_CODE
 
@@ -150,6 +150,18 @@ def test_deeplink_never_connecting_gives_the_deeplink_code(spawn, tmp_path):
     run = run_hook(spawn, config)
     assert run.returncode == ExitCode.DEEPLINK_UNREACHABLE, run.log
     assert "deeplink service not connected" in run.log
+
+
+def test_deeplink_refusing_the_code_is_not_confirmed(spawn, tmp_path, deeplinks):
+    emu = start_emulator(spawn, tmp_path)
+    node_id, key = register_pc(emu, "127.0.0.33")
+    dl = deeplinks(emu, "127.0.0.33", reject_passwords=True)
+    assert dl.wait_until(lambda d: d.connected, 5)
+    config = direct_config(tmp_path, emu, node_id, key, deadlines={"confirm_s": 1.0})
+    run = run_hook(spawn, config)
+    assert run.returncode == ExitCode.NOT_CONFIRMED, run.log
+    assert dl.rejected == 1 and dl.password == FIRST_CODE
+    assert run.elapsed_s < 1.0 + 2.0
 
 
 def test_node_down_gives_the_node_code_within_the_deadline(spawn, tmp_path):

@@ -25,3 +25,28 @@ def test_utf8_bodies_count_bytes_not_characters():
 def test_garbage_bodies_are_sdk_unavailable(body):
     with pytest.raises(SdkUnavailable):
         decode_body(body)
+
+
+def test_frame_buffer_handles_split_and_coalesced_frames():
+    from boot_hooks.sdk_transport import _FrameBuffer
+
+    first = encode_frame({"method": "getDeviceInfo", "code": 0})
+    second = encode_frame({"method": "deviceInfoChanged", "data": {}})
+    frames = _FrameBuffer()
+    frames.feed(first[:2])
+    assert frames.pop() is None
+    frames.feed(first[2:7])
+    assert frames.pop() is None
+    frames.feed(first[7:] + second)
+    assert frames.pop()["method"] == "getDeviceInfo"
+    assert frames.pop()["method"] == "deviceInfoChanged"
+    assert frames.pop() is None
+
+
+def test_frame_buffer_refuses_a_giant_header():
+    from boot_hooks.sdk_transport import _FrameBuffer
+
+    frames = _FrameBuffer()
+    frames.feed(b"\xff\xff\xff\xff")
+    with pytest.raises(SdkUnavailable, match="byte frame"):
+        frames.pop()
