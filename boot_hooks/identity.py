@@ -30,7 +30,12 @@ def local_identity(peer_host: str, peer_port: int, source_ip: str = "") -> Local
     for matches in (_same_address, _same_subnet):
         for name, addrs in interfaces.items():
             if any(a.family == socket.AF_INET and matches(ip, a) for a in addrs):
-                macs = tuple(a.address.lower() for a in addrs if a.family == psutil.AF_LINK)
+                # psutil spells MACs 00-1a-... on Windows, 00:1a:... elsewhere.
+                macs = tuple(
+                    a.address.lower().replace("-", ":")
+                    for a in addrs
+                    if a.family == psutil.AF_LINK
+                )
                 return LocalIdentity(ip=ip, interface=name, macs=macs)
     return LocalIdentity(ip=ip, interface="", macs=())
 
