@@ -37,9 +37,9 @@ The tree (``code`` and the HTTP status the API's single exception handler should
     └── MonitorError              monitor_error           500  (room for monitor leaves)
 
 Shape: the English message template is on the class (``template``, ``str.format`` with
-the instance's ``params``); ``agent/locales/*.json`` hold the same key with the same
-placeholders (a test checks it). Messages and params never carry secrets; AuthFailed keeps
-its ``reason`` for logs only, never in the text a client sees.
+the instance's ``params``: the attributes named in ``fields``); ``agent/locales/*.json``
+hold the same key with the same placeholders (a test checks it). Messages and params never
+carry secrets; AuthFailed keeps its ``reason`` for logs only, never in what a client sees.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class AgentError(Exception):
     code: ClassVar[str] = "agent_error"
     http_status: ClassVar[int] = 500
     template: ClassVar[str] = "agent error: {detail}"
+    fields: ClassVar[tuple[str, ...]] = ("detail",)
 
     def __init__(self, detail: str = "") -> None:
         self.detail = detail
@@ -98,7 +99,7 @@ class AgentError(Exception):
     @property
     def params(self) -> dict[str, Any]:
         """Placeholders for ``template`` and for ``i18n.translate(self.code, ...)``."""
-        return {"detail": self.detail}
+        return {name: getattr(self, name) for name in self.fields}
 
     def message(self) -> str:
         """English text built from the class template."""
@@ -110,6 +111,7 @@ class ConfigError(AgentError):
 
     code = "config_invalid"
     template = "{file}: [{key}] {problem}; expected {expected}"
+    fields: ClassVar[tuple[str, ...]] = ("key", "file", "expected", "problem")
 
     def __init__(self, *, key: str, file: str, expected: str, problem: str = "invalid") -> None:
         self.key = key
@@ -117,12 +119,6 @@ class ConfigError(AgentError):
         self.expected = expected
         self.problem = problem
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: key, file, expected, problem."""
-        return {"key": self.key, "file": self.file, "expected": self.expected,
-                "problem": self.problem}
 
 
 class NodeDatError(ConfigError):
@@ -136,15 +132,11 @@ class StoreError(AgentError):
 
     code = "store_error"
     template = "store {path}: {detail}"
+    fields: ClassVar[tuple[str, ...]] = ("path", "detail")
 
     def __init__(self, detail: str = "", *, path: str = "") -> None:
         self.path = path
         super().__init__(detail)
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: path, detail."""
-        return {"path": self.path, "detail": self.detail}
 
 
 class StoreFull(StoreError):
@@ -161,16 +153,12 @@ class StoreTooNew(StoreError):
     code = "store_too_new"
     template = ("store {path}: schema version {found} is newer than this program supports "
                 "({supported}); upgrade bm-agent or restore a matching backup")
+    fields: ClassVar[tuple[str, ...]] = ("path", "found", "supported")
 
     def __init__(self, *, path: str, found: int, supported: int) -> None:
         self.found = found
         self.supported = supported
         super().__init__(path=path)
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: path, found, supported."""
-        return {"path": self.path, "found": self.found, "supported": self.supported}
 
 
 class StoreCorrupt(StoreError):
@@ -200,15 +188,11 @@ class SecretsError(AgentError):
 
     code = "secrets_error"
     template = "secrets {path}: {detail}"
+    fields: ClassVar[tuple[str, ...]] = ("path", "detail")
 
     def __init__(self, detail: str = "", *, path: str = "") -> None:
         self.path = path
         super().__init__(detail)
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: path, detail."""
-        return {"path": self.path, "detail": self.detail}
 
 
 class KeyFileMissing(SecretsError):
@@ -239,16 +223,12 @@ class NotFound(AgentError):
     code = "not_found"
     http_status = 404
     template = "{kind} {ident} not found"
+    fields: ClassVar[tuple[str, ...]] = ("kind", "ident")
 
     def __init__(self, ident: str, *, kind: str = "object") -> None:
         self.ident = ident
         self.kind = kind
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: kind, ident."""
-        return {"kind": self.kind, "ident": self.ident}
 
 
 class ServerNotFound(NotFound):
@@ -294,16 +274,12 @@ class AlreadyExists(Conflict):
 
     code = "already_exists"
     template = "{kind} {ident} already exists"
+    fields: ClassVar[tuple[str, ...]] = ("kind", "ident")
 
     def __init__(self, ident: str, *, kind: str) -> None:
         self.ident = ident
         self.kind = kind
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: kind, ident."""
-        return {"kind": self.kind, "ident": self.ident}
 
 
 class ActionInProgress(Conflict):
@@ -311,16 +287,12 @@ class ActionInProgress(Conflict):
 
     code = "action_in_progress"
     template = "server {server}: action {action} is already in progress"
+    fields: ClassVar[tuple[str, ...]] = ("server", "action")
 
     def __init__(self, *, server: str, action: str) -> None:
         self.server = server
         self.action = action
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: server, action."""
-        return {"server": self.server, "action": self.action}
 
 
 class LeaseLost(Conflict):
@@ -336,15 +308,11 @@ class PermissionDenied(AgentError):
     code = "permission_denied"
     http_status = 403
     template = "permission denied: role {needed} required"
+    fields: ClassVar[tuple[str, ...]] = ("needed",)
 
     def __init__(self, *, needed: str) -> None:
         self.needed = needed
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: needed."""
-        return {"needed": self.needed}
 
 
 class CsrfFailed(PermissionDenied):
@@ -352,14 +320,10 @@ class CsrfFailed(PermissionDenied):
 
     code = "csrf_failed"
     template = "missing or wrong CSRF token"
+    fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__(needed="")
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """No placeholders."""
-        return {}
 
 
 class AuthFailed(AgentError):
@@ -368,15 +332,11 @@ class AuthFailed(AgentError):
     code = "auth_failed"
     http_status = 401
     template = "authentication failed"
+    fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, reason: str = "") -> None:
         self.reason = reason
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """No placeholders (never tell a client why)."""
-        return {}
 
 
 class RateLimited(AgentError):
@@ -385,15 +345,11 @@ class RateLimited(AgentError):
     code = "rate_limited"
     http_status = 429
     template = "too many failed attempts; retry in {retry_after_s} s"
+    fields: ClassVar[tuple[str, ...]] = ("retry_after_s",)
 
     def __init__(self, *, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: retry_after_s."""
-        return {"retry_after_s": self.retry_after_s}
 
 
 class ValidationError(AgentError):
@@ -402,16 +358,12 @@ class ValidationError(AgentError):
     code = "validation_error"
     http_status = 422
     template = "{field}: {reason}"
+    fields: ClassVar[tuple[str, ...]] = ("field", "reason")
 
     def __init__(self, *, field: str, reason: str) -> None:
         self.field = field
         self.reason = reason
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: field, reason."""
-        return {"field": self.field, "reason": self.reason}
 
 
 class HookAuthError(AgentError):
@@ -434,16 +386,12 @@ class StaleRequest(HookAuthError):
 
     code = "hook_stale_request"
     template = "hook request refused: timestamp {skew_s} s away from now (window {window_s} s)"
+    fields: ClassVar[tuple[str, ...]] = ("skew_s", "window_s")
 
     def __init__(self, *, skew_s: int, window_s: int) -> None:
         self.skew_s = skew_s
         self.window_s = window_s
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: skew_s, window_s."""
-        return {"skew_s": self.skew_s, "window_s": self.window_s}
 
 
 class ReplayedRequest(HookAuthError):
@@ -451,11 +399,7 @@ class ReplayedRequest(HookAuthError):
 
     code = "hook_replayed_request"
     template = "hook request refused: nonce already used"
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """No placeholders."""
-        return {}
+    fields: ClassVar[tuple[str, ...]] = ()
 
 
 class WrongSourceIp(HookAuthError):
@@ -465,18 +409,13 @@ class WrongSourceIp(HookAuthError):
     http_status = 403
     template = ("hook request refused: from {source_ip}, server {server} is registered at "
                 "{expected_ip}")
+    fields: ClassVar[tuple[str, ...]] = ("source_ip", "expected_ip", "server")
 
     def __init__(self, *, source_ip: str, expected_ip: str, server: str) -> None:
         self.source_ip = source_ip
         self.expected_ip = expected_ip
         self.server = server
         super().__init__()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Placeholders: source_ip, expected_ip, server."""
-        return {"source_ip": self.source_ip, "expected_ip": self.expected_ip,
-                "server": self.server}
 
 
 class RegistryError(AgentError):

@@ -11,6 +11,9 @@ Records (frozen; timestamps are Unix epoch seconds as float, UTC):
 ``ServerIntent``, ``ServerStatus``, ``EventRecord``, ``EventPage``, ``OutboxItem``, ``User``,
 ``ApiToken``, ``WebSession``, ``DeepLinkStatus``.
 
+Event actors: a staff user's name, or ``ACTOR_SYSTEM``/``ACTOR_MONITOR``/``ACTOR_REGISTRY``/
+``ACTOR_HOOK`` (``@``-prefixed, so never a user name).
+
 Secrets never appear in a repr: sealed columns are not part of ``Server`` at all and the
 opened ones in ``ServerCredentials`` are ``Secret`` objects that print as ``******``.
 """
@@ -26,6 +29,11 @@ from agent.crosscheck import Verdict
 from agent.secrets import Secret
 
 __all__ = [
+    "ACTOR_ANONYMOUS",
+    "ACTOR_HOOK",
+    "ACTOR_MONITOR",
+    "ACTOR_REGISTRY",
+    "ACTOR_SYSTEM",
     "ApiToken",
     "CheckResult",
     "DeepLinkStatus",
@@ -49,6 +57,13 @@ __all__ = [
     "VerdictRecord",
     "WebSession",
 ]
+
+# Event actors that are not staff; staff actors are user names, which cannot start with "@".
+ACTOR_SYSTEM = "@system"
+ACTOR_MONITOR = "@monitor"
+ACTOR_REGISTRY = "@registry"
+ACTOR_HOOK = "@hook"
+ACTOR_ANONYMOUS = "@anonymous"  # a failed login under a name that does not exist
 
 _ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from agent.errors import ValidationError
 from agent.models import (
+    ACTOR_MONITOR,
     CheckResult,
     EventKind,
     ReadingRecord,
@@ -70,7 +71,7 @@ class CheckRepo(Repo):
     """Readings history and current verdicts."""
 
     def record(self, *, results: Sequence[CheckResult], keep_per_server: int,
-               actor: str = "monitor") -> list[VerdictChange]:
+               actor: str = ACTOR_MONITOR) -> list[VerdictChange]:
         """Store one batch of check results; return the verdict before/after per server."""
         if keep_per_server < 1:
             raise ValidationError(field="keep_per_server", reason="must be at least 1")
