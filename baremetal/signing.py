@@ -61,7 +61,8 @@ def _seed_bytes(private_key_hex: str) -> bytes:
 
 
 def _keypair(private_key_hex: str) -> tuple[bytes, bytes]:
-    return sr25519.pair_from_seed(_seed_bytes(private_key_hex))  # type: ignore[no-any-return]
+    pair: tuple[bytes, bytes] = sr25519.pair_from_seed(_seed_bytes(private_key_hex))
+    return pair
 
 
 def node_id_from_private_key(private_key_hex: str) -> str:
@@ -92,7 +93,11 @@ def verify(signature_hex: str, message: str, wallet: str) -> bool:
     except SigningError:
         return False
     signature = bytes.fromhex(signature_hex.removeprefix("0x"))
-    return bool(sr25519.verify(signature, message.encode("utf-8"), public))
+    try:
+        return bool(sr25519.verify(signature, message.encode("utf-8"), public))
+    except ValueError:
+        # Not a schnorrkel signature at all (marker bit missing): simply not valid.
+        return False
 
 
 def _wallet_public_key(wallet: str) -> bytes:

@@ -122,6 +122,7 @@ def test_new_keypair_is_consistent_and_repr_hides_secret():
 
 def test_verify_rejects_malformed_signature_and_wallet():
     assert not signing.verify("00" * 10, RENTER_NONCE, RENTER)
+    assert not signing.verify("00" * 64, RENTER_NONCE, RENTER)
     assert not signing.verify(RENTER_SIGN, RENTER_NONCE, "not-a-wallet")
 
 
