@@ -2,7 +2,7 @@
 
 It implements the agent side of tests/contract/hook_relay.json over real HTTP
 (``http.server`` on loopback) and verifies every request exactly as the contract says:
-timestamp window, ed25519 hook-token signature over the canonical string, nonce replay,
+ed25519 hook-token signature over the canonical string, timestamp window, nonce replay,
 body, and the TCP source IP against the registered server IP. What it does after that
 is pluggable (``publish``): the e2e tests pass :class:`NodePublisher`, which signs
 ``deeplink/set`` with the server key and reads back through the real emulator.
@@ -113,8 +113,6 @@ class AgentStandin:
         timestamp = headers.get("X-BM-Timestamp", "")
         nonce = headers.get("X-BM-Nonce", "")
         signature = headers.get("X-BM-Signature", "")
-        if not timestamp.isdigit() or abs(self.clock() - int(timestamp)) > WINDOW_S:
-            raise Refusal(401, "stale_timestamp", f"timestamp outside the {WINDOW_S} s window")
         canonical = "\n".join([method, target, timestamp, nonce, hashlib.sha256(body).hexdigest()])
         try:
             nacl.signing.VerifyKey(bytes.fromhex(self.token_public_hex)).verify(
@@ -122,6 +120,8 @@ class AgentStandin:
             )
         except (ValueError, nacl.exceptions.BadSignatureError):
             raise Refusal(403, "bad_signature", "hook token signature does not verify") from None
+        if not timestamp.isdigit() or abs(self.clock() - int(timestamp)) > WINDOW_S:
+            raise Refusal(401, "stale_timestamp", f"timestamp outside the {WINDOW_S} s window")
         with self._lock:
             now = self.clock()
             self._nonces = {n: t for n, t in self._nonces.items() if now - t <= WINDOW_S}
