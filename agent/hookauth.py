@@ -2,8 +2,10 @@ r"""Verification of boot-hook requests relayed by the agent: ed25519 over a cano
 
 Wire contract (the hook side must build exactly this; ``sign_request`` is the reference):
 
-    canonical = "BM-HOOK-1\n" + METHOD + "\n" + target + "\n" + timestamp + "\n"
-                + nonce + "\n" + lowercase hex SHA-256 of the raw body
+    canonical = METHOD + "\n" + target + "\n" + timestamp + "\n" + nonce + "\n"
+                + lowercase hex SHA-256 of the raw body
+
+(pinned by tests/contract/hook_relay.json, which the shipped hook signs: no scheme prefix).
 
 ``target`` is the request path with its query string as sent (``/hook/deeplink?x=1``);
 ``timestamp`` is integer Unix seconds in decimal; ``nonce`` is 16-64 of ``[A-Za-z0-9_-]``.
@@ -52,7 +54,6 @@ __all__ = [
 HEADER_TIMESTAMP = "X-BM-Timestamp"
 HEADER_NONCE = "X-BM-Nonce"
 HEADER_SIGNATURE = "X-BM-Signature"
-_SCHEME = "BM-HOOK-1"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{128}")
@@ -64,7 +65,7 @@ def canonical_request(*, method: str, target: str, timestamp: int, nonce: str,
                       body: bytes) -> bytes:
     """Return the exact bytes that a hook request's signature covers."""
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join((_SCHEME, method.upper(), target, str(timestamp), nonce, digest)).encode()
+    return "\n".join((method.upper(), target, str(timestamp), nonce, digest)).encode()
 
 
 def sign_request(signing_key: Secret, *, method: str, target: str, body: bytes,
