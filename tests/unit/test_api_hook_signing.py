@@ -1,0 +1,86 @@
+"""The agent's hook-request verifier against the pinned contract (tests/contract/hook_relay.json).
+
+The hook side of the same file is pinned by tests/contract/test_hook_contract.py; these
+tests prove that agent.hookauth accepts exactly what the shipped hook signs.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.errors import BadSignature, ReplayedRequest, StaleRequest
+from agent.hookauth import HookVerifier, canonical_request, sign_request
+from agent.secrets import Secret
+from agent.store import Store
+
+CONTRACT = json.loads((Path(__file__).parents[1] / "contract" / "hook_relay.json").read_text())
+TOKEN = CONTRACT["example_token"]
+ENDPOINTS = CONTRACT["endpoints"]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "agent.db") as opened:
+        yield opened
+
+
+def verifier(store, now):
+    return HookVerifier(public_key=bytes.fromhex(TOKEN["public_key_hex"]), nonces=store.nonces,
+                        window_s=CONTRACT["signing"]["window_s"], clock=lambda: now)
+
+
+def verify(v, request, **override):
+    headers = {**request["headers"], **override}
+    return v.verify(method=request["method"], target=request["target"],
+                    body=request["body"].encode("utf-8"),
+                    timestamp=headers["X-BM-Timestamp"], nonce=headers["X-BM-Nonce"],
+                    signature=headers["X-BM-Signature"])
+
+
+@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+def test_canonical_string_is_the_contracts(name):
+    request = ENDPOINTS[name]["request"]
+    headers = request["headers"]
+    built = canonical_request(method=request["method"], target=request["target"],
+                              timestamp=int(headers["X-BM-Timestamp"]),
+                              nonce=headers["X-BM-Nonce"], body=request["body"].encode())
+    assert built == request["canonical_string"].encode("utf-8")
+
+
+@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+def test_contract_example_verifies_once_then_is_a_replay(store, name):
+    request = ENDPOINTS[name]["request"]
+    v = verifier(store, int(request["headers"]["X-BM-Timestamp"]) + 5)
+    accepted = verify(v, request)
+    assert accepted.nonce == request["headers"]["X-BM-Nonce"]
+    with pytest.raises(ReplayedRequest):
+        verify(v, request)
+
+
+def test_reference_signer_matches_the_contract_signature():
+    request = ENDPOINTS["deeplink"]["request"]
+    headers = sign_request(Secret(TOKEN["seed_hex"]), method="POST", target=request["target"],
+                           body=request["body"].encode(), nonce=request["headers"]["X-BM-Nonce"],
+                           timestamp=int(request["headers"]["X-BM-Timestamp"]))
+    expected = {k: v for k, v in request["headers"].items() if k.startswith("X-BM-")}
+    assert headers == expected
+
+
+def test_window_is_checked_after_the_signature(store):
+    request = ENDPOINTS["deeplink"]["request"]
+    stamp = int(request["headers"]["X-BM-Timestamp"])
+    window = CONTRACT["signing"]["window_s"]
+    with pytest.raises(StaleRequest):
+        verify(verifier(store, stamp + window + 1), request)
+    # A bad signature wins over a stale timestamp and never reaches the nonce table.
+    with pytest.raises(BadSignature):
+        verify(verifier(store, stamp + window + 1), request, **{"X-BM-Signature": "00" * 64})
+    assert store.nonces.count() == 0
+
+
+def test_a_changed_body_byte_breaks_the_signature(store):
+    request = dict(ENDPOINTS["deeplink"]["request"])
+    request["body"] = request["body"].replace("Q7wK2mZ9pL4x", "Q7wK2mZ9pL4y")
+    with pytest.raises(BadSignature):
+        verify(verifier(store, int(request["headers"]["X-BM-Timestamp"])), request)
