@@ -203,6 +203,11 @@ KEYS: tuple[Key, ...] = (
     _k("check", "transition_grace_s", _number(float, 0, 3600), "seconds, 0 to 3600",
        "After a staff action, how long a not-yet-reached state counts as transitioning.",
        60.0),
+    _k("check", "rentals_file", _path(True), "a file path, or empty for unknown",
+       "Optional rentals JSON (the emulator's format, baremetal/emulator/rentals.py): which\n"
+       "servers are rented, so an idle one powered off by DBC's timer reads expected_off.\n"
+       "Unset: rental state unknown, and an idle power-off is not told apart.",
+       example="rentals.json"),
     _k("actions", "verify_deadline_s", _number(float, 1, 3600), "seconds, 1 to 3600",
        "How long an action's read-back waits for the new state before 'unverified'.", 30.0),
     _k("actions", "verify_interval_s", _number(float, 0.05, 60), "seconds, below the deadline",

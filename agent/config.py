@@ -122,6 +122,7 @@ class CheckSettings:
     dbc_path_probe: bool
     mismatch_confirmations: int
     transition_grace_s: float
+    rentals_file: Path | None = None
 
 
 @dataclass(frozen=True)
