@@ -20,7 +20,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from baremetal.client_auth import Auth, ManagerAuth, NodeKeyAuth, WalletAuth
+from baremetal.client_auth import (
+    Auth,
+    ManagerAuth,
+    MultisigAuth,
+    MultisigSign,
+    NodeKeyAuth,
+    SessionAuth,
+    WalletAuth,
+)
 from baremetal.client_http import check_path_segment, request_body
 from baremetal.client_images import ImageEndpoints
 from baremetal.client_parse import (
@@ -59,7 +67,18 @@ from baremetal.models import (
     check_wire_text,
 )
 
-__all__ = ["BOOTDEV_UNCONFIRMED", "Client"]
+# The auth types are re-exported so callers need only ``baremetal.client``.
+__all__ = [
+    "BOOTDEV_UNCONFIRMED",
+    "Auth",
+    "Client",
+    "ManagerAuth",
+    "MultisigAuth",
+    "MultisigSign",
+    "NodeKeyAuth",
+    "SessionAuth",
+    "WalletAuth",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -314,16 +333,21 @@ class Client(VmEndpoints, ImageEndpoints):
         """Push a new DeepLink verification code: ``deeplink/set`` (§3.9).
 
         "ok" means queued on the LAN socket, not applied: read it back with
-        ``get_deeplink``. Since 0.4.1.7 the node ignores ``device_id``.
+        ``get_deeplink``. Since 0.4.1.7 the node ignores ``device_id`` (older nodes
+        store both); ``device_password`` is always required.
         """
+        if device_password is None:
+            # Since 0.4.1.7 the node always pushes setDevicePassword with the password
+            # field, so a device_id-only set would push an empty code to DeepLink
+            # (deeplink_session.cpp set_device_info, reference §7.2).
+            raise InvalidInput("device_password is required (device_id alone pushes an "
+                               "empty verification code)")
         additional = {}
         for name, value in (("device_id", device_id), ("device_password", device_password)):
             if value is not None:
                 check_wire_text(name, value)  # the node relays both unescaped (§7.2)
                 additional[name] = value
-        if not additional:
-            raise InvalidInput("give device_id, device_password or both")
-        if len((device_password or "").encode("utf-8")) > DEEPLINK_PASSWORD_MAX_BYTES:
+        if len(device_password.encode("utf-8")) > DEEPLINK_PASSWORD_MAX_BYTES:
             raise InvalidInput(f"device_password longer than {DEEPLINK_PASSWORD_MAX_BYTES} "
                                "bytes overflows the node's 512-byte DeepLink frame (§7.2)")
         body = request_body([check_path_segment("node_id", node_id)], additional, auth)

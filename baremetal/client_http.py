@@ -19,6 +19,8 @@ own, so ``DEFAULT_TIMEOUT_S`` is 35 s. Calls served by the bare-metal node itsel
 when the client talks to a bare-metal node directly. ``requests`` bounds each socket
 wait with the deadline, and the body read also checks the overall deadline between
 chunks, so a node that drip-feeds bytes is cut off after at most twice the deadline.
+A session passed in by the caller is used as is (its proxies and ``trust_env`` too);
+the client's own session ignores proxy settings from the environment.
 """
 
 from __future__ import annotations

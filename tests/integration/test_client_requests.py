@@ -220,6 +220,8 @@ def test_list_targets_follow_auth_and_manager_id(peer):
     lambda c: c.power(SERVER, "cycle", SESSION),
     lambda c: c.set_boot_device(SERVER, "usb", SESSION),
     lambda c: c.set_deeplink(SERVER, auth=SESSION),
+    lambda c: c.set_deeplink(SERVER, device_id="123", auth=SESSION),
+    lambda c: c.set_deeplink(SERVER, device_id='1"2', device_password="abc123", auth=SESSION),
     lambda c: c.set_deeplink(SERVER, device_password="", auth=SESSION),
     lambda c: c.set_deeplink(SERVER, device_password="x" * 465, auth=SESSION),
     lambda c: c.set_deeplink(SERVER, device_password='a"b', auth=SESSION),
