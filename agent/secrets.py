@@ -189,13 +189,17 @@ def load_keys(path: Path) -> list[bytes]:
         raise KeyFileMissing(path=str(path)) from None
     except OSError as exc:
         raise SecretsError(f"cannot open key file ({exc.strerror})", path=str(path)) from None
-    with os.fdopen(fd, "r", encoding="ascii", errors="replace") as handle:
-        info = os.fstat(handle.fileno())  # fstat the open file: no race with a swap
+    try:
+        info = os.fstat(fd)  # fstat the open file: no race with a swap after the check
         if not stat.S_ISREG(info.st_mode):
             raise SecretsError("key file is not a regular file", path=str(path))
         if info.st_mode & 0o077:
             raise KeyFileInsecure(f"{stat.S_IMODE(info.st_mode):04o}", path=str(path))
-        return _parse_keys(handle.read(), path)
+        with os.fdopen(os.dup(fd), "r", encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    finally:
+        os.close(fd)
+    return _parse_keys(text, path)
 
 
 def _parse_keys(text: str, path: Path) -> list[bytes]:

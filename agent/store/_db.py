@@ -71,6 +71,7 @@ class _ThreadState(threading.local):
     conn: sqlite3.Connection | None = None
     depth: int = 0
     synchronous: str = ""
+    data_version: int = -1
 
 
 class Database:
@@ -81,6 +82,12 @@ class Database:
         self._busy_timeout_s = busy_timeout_s
         self._state = _ThreadState()
         self._lock = threading.Lock()
+        # Writers of this process queue here (instant hand-over) instead of in SQLite's
+        # busy handler, which polls with sleeps of up to 25 ms; busy_timeout still covers
+        # other processes (a CLI beside the server).
+        self._write_lock = threading.Lock()
+        self._commits = 0  # commits made by this process
+        self._foreign = 0  # times a thread saw another connection's commit
         self._open: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._closed = False
 
@@ -141,17 +148,19 @@ class Database:
                     yield conn
                 return
             self._set_synchronous(conn, "FULL" if durable else "NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            state.depth = 1
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                state.depth = 0
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                state.depth = 1
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                    self._commits += 1  # under _write_lock
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    state.depth = 0
 
     @contextmanager
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -170,6 +179,20 @@ class Database:
             conn.execute(f"RELEASE {name}")
         finally:
             state.depth -= 1
+
+    def generation(self) -> tuple[int, int]:
+        """Return a value that changes whenever anyone (this process or another) committed.
+
+        Own commits are counted; others' show up as a new ``PRAGMA data_version`` on this
+        thread's connection. Read it before a query whose result you cache under it.
+        """
+        with self.read() as conn:
+            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._state.data_version:
+            self._state.data_version = version
+            with self._lock:
+                self._foreign += 1
+        return self._commits, self._foreign
 
     def _set_synchronous(self, conn: sqlite3.Connection, level: str) -> None:
         if self._state.synchronous != level:
