@@ -19,7 +19,7 @@ Repositories (keyword-only arguments, typed results from ``agent.models``):
   find, counts, next_due_at, prune_done
 - ``store.users`` / ``store.tokens`` / ``store.sessions``: accounts storage for agent.auth
 - ``store.nonces``   NonceRepo: remember, prune, count
-- ``store.deeplink`` DeepLinkRepo: record, get, all, duplicate_device_ids
+- ``store.deeplink`` DeepLinkRepo: record, note_boot, get, all, duplicate_device_ids
 
 Store-wide: ``transaction()`` (group calls atomically; nested calls become savepoints),
 ``integrity_check()``, ``backup_to(path)``, ``schema_version()``, ``journal_mode()``,

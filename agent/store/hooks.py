@@ -70,6 +70,17 @@ class DeepLinkRepo(Repo):
             return _status(conn.execute(f"{_SELECT} WHERE d.server_id = ?",
                                         (server_id,)).fetchone())
 
+    def note_boot(self, *, server_id: int, at: float) -> None:
+        """Move ``last_boot_seen_at`` forward to ``at`` (a boot seen by the monitor); never back."""
+        with self._db.write(durable=False) as conn:
+            if conn.execute("SELECT 1 FROM servers WHERE id = ?", (server_id,)).fetchone() is None:
+                raise ServerNotFound(str(server_id))
+            conn.execute("INSERT OR IGNORE INTO deeplink_status (server_id, updated_at)"
+                         " VALUES (?, ?)", (server_id, self._clock()))
+            conn.execute("UPDATE deeplink_status SET last_boot_seen_at = ? WHERE server_id = ?"
+                         " AND (last_boot_seen_at IS NULL OR last_boot_seen_at < ?)",
+                         (at, server_id, at))
+
     def get(self, *, server_id: int) -> DeepLinkStatus | None:
         """Return a server's status, or None if no hook ever reported."""
         with self._db.read() as conn:
