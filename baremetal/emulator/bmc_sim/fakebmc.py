@@ -3,7 +3,7 @@
 Run as a subprocess (pyghmi keeps process-global session tables, so never in the test
 process)::
 
-    python -m tests.peers.fakebmc --port P --user U --password PW [--slow S] [--busy]
+    python -m baremetal.emulator.bmc_sim.fakebmc --port P --user U --password PW [--slow S] [--busy]
         [--drop-rate R] [--state-file F] [--initial-power on|off] [--valid-timeout S]
         [--reject-timer-param]
 
@@ -47,6 +47,8 @@ import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.constants as constants
 import pyghmi.ipmi.private.serversession as serversession
 
+__all__ = ["FakeBmc", "FakeState", "Sha1OnlySession", "StateFile", "main", "parse_args"]
+
 _SUITE3 = {12: 1, 20: 1, 28: 1}  # offsets of the auth, integrity, confidentiality algorithms
 _RMCP_NO_CIPHER_MATCH = 0x11
 _RAKP_UNAUTHORIZED_NAME = 0x0D
@@ -58,6 +60,7 @@ class Sha1OnlySession(serversession.ServerSession):
     """pyghmi's server session, refusing non-suite-3 proposals instead of ignoring them."""
 
     def create_open_session_response(self, request: Any) -> Any:
+        """Answer an RMCP+ open-session request; refuse any suite but 3 (status 0x11)."""
         if len(request) < 32 or any(request[i] != alg for i, alg in _SUITE3.items()):
             self.clientsessionid = request[4:8]
             self.managedsessionid = os.urandom(4)
@@ -130,14 +133,16 @@ class FakeBmc(pyghmi_bmc.Bmc):
         self.args = args
         self.store = store
         self.boot_set_at = time.monotonic()
-        self.rng = random.Random()
+        self.rng = random.Random()  # noqa: S311 - fault injection, not cryptography
 
     @property
     def state(self) -> FakeState:
+        """The current state (as last read from or written to the state file)."""
         return self.store.state
 
     # --- request entry: faults, then pyghmi's dispatch --------------------------------
     def handle_raw_request(self, request: Any, session: Any) -> None:
+        """Apply the fault knobs, then let pyghmi dispatch the request."""
         if self.store.refresh():
             self.boot_set_at = time.monotonic()
         if self.args.drop_rate and self.rng.random() < self.args.drop_rate:
@@ -151,6 +156,7 @@ class FakeBmc(pyghmi_bmc.Bmc):
 
     # --- power ---------------------------------------------------------------------------
     def get_power_state(self) -> str:
+        """Chassis power: ``on`` or ``off``."""
         return self.state.power
 
     def _control(self, name: str, power: str, boots: bool) -> int:
@@ -162,18 +168,23 @@ class FakeBmc(pyghmi_bmc.Bmc):
         return 0
 
     def power_on(self) -> int:
+        """Power on (uses up a one-time boot override when it boots)."""
         return self._control("on", "on", boots=self.state.power == "off")
 
     def power_off(self) -> int:
+        """Hard power off."""
         return self._control("off", "off", boots=False)
 
     def power_shutdown(self) -> int:
+        """Soft off: the simulated OS shuts down at once."""
         return self._control("soft", "off", boots=False)
 
     def power_reset(self) -> int:
+        """Reset: power stays as it is; a running machine reboots."""
         return self._control("reset", self.state.power, boots=self.state.power == "on")
 
     def power_cycle(self) -> int:
+        """Power cycle: ends on."""
         return self._control("cycle", "on", boots=True)
 
     def _consume_one_time_boot(self) -> None:
@@ -190,6 +201,7 @@ class FakeBmc(pyghmi_bmc.Bmc):
             self.store.save()
 
     def get_system_boot_options(self, request: Any, session: Any) -> None:
+        """Answer Get System Boot Options for parameters 3, 4 and 5."""
         param = request["data"][0] & 0x7F if request["data"] else -1
         if param == 5:
             self._expire_valid_bit()
@@ -201,6 +213,7 @@ class FakeBmc(pyghmi_bmc.Bmc):
         return session.send_ipmi_response(code=_CC_PARAM_UNSUPPORTED)
 
     def set_system_boot_options(self, request: Any, session: Any) -> None:
+        """Store Set System Boot Options parameters 3 and 5 raw; acknowledge 0 and 4."""
         data = list(request["data"])
         param = data[0] & 0x7F if data else -1
         if param == 3 and len(data) >= 2:
@@ -221,6 +234,7 @@ class FakeBmc(pyghmi_bmc.Bmc):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the fake BMC's command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--user", required=True)
@@ -236,6 +250,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the fake BMC until killed."""
     args = parse_args(argv)
     # The stock server creates sessions through this module-level name (sessionless_data).
     serversession.ServerSession = Sha1OnlySession

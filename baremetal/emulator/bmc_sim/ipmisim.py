@@ -1,5 +1,7 @@
 """Start OpenIPMI's ``ipmi_sim`` as an independent IPMI peer (ipmi-anchors §5).
 
+Used by the tests (through ``tests.peers.ipmisim``), the benchmarks and ``bm-agent demo``.
+
 Each BMC gets its own directory with a generated ``lan.conf`` / ``sim.emu``, a state dir for
 ipmi_sim and a state dir for ``chassis_helper.sh`` (power, boot device, slow knob: plain
 files that tests may rewrite behind a client's back).
@@ -22,12 +24,26 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from baremetal.emulator.bmc_sim._procs import ChildProcess, free_port
 from baremetal.ipmi import BmcAddress
-from tests.support.ports import free_port
-from tests.support.procs import Proc
+
+__all__ = [
+    "HELPER",
+    "IpmiSimBmc",
+    "ipmi_sim_binary",
+    "lan_conf",
+    "launch_ipmi_sim",
+    "rss_kib",
+    "start_ipmi_sim",
+    "start_ipmi_sim_fleet",
+    "stop_fleet",
+    "wait_ready",
+]
 
 HELPER = Path(__file__).with_name("chassis_helper.sh")
 _SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -103,7 +119,7 @@ class IpmiSimBmc:
     user: str
     password: str
     state_dir: Path
-    proc: Proc
+    proc: ChildProcess
 
     def address(self, **override: str) -> BmcAddress:
         """BmcAddress of this BMC, optionally with other ``username`` / ``password``."""
@@ -173,10 +189,13 @@ class IpmiSimBmc:
         os.replace(tmp, self.state_dir / name)
 
 
-def launch_ipmi_sim(work_dir: Path, *, user: str = "admin", password: str = "password",
+def launch_ipmi_sim(work_dir: Path, *, user: str = "admin", password: str = "password",  # noqa: S107
                     port: int | None = None, ipmi15: bool = True, ipmi20: bool = True,
-                    initial_power: str = "off") -> IpmiSimBmc:
-    """Start one ipmi_sim without waiting for it; call ``wait_ready`` before use."""
+                    initial_power: str = "off", die_with_parent: bool = False) -> IpmiSimBmc:
+    """Start one ipmi_sim without waiting for it; call ``wait_ready`` before use.
+
+    ``die_with_parent``: the BMC gets SIGTERM if its launcher dies (the demo uses it).
+    """
     binary = ipmi_sim_binary()
     if binary is None:
         raise RuntimeError("ipmi_sim not installed (Debian package openipmi)")
@@ -195,7 +214,7 @@ def launch_ipmi_sim(work_dir: Path, *, user: str = "admin", password: str = "pas
     emu = work_dir / "sim.emu"
     emu.write_text(_EMU)
     args = [binary, "-c", str(conf), "-f", str(emu), "-s", str(sim_dir), "-n"]
-    proc = Proc(args, work_dir / "ipmi_sim.log")
+    proc = ChildProcess(args, work_dir / "ipmi_sim.log", die_with_parent=die_with_parent)
     return IpmiSimBmc("127.0.0.1", port, user, password, state_dir, proc)
 
 
@@ -214,9 +233,9 @@ def wait_ready(bmc: IpmiSimBmc, timeout: float = 10.0) -> None:
     raise TimeoutError(f"ipmi_sim did not bind 127.0.0.1:{bmc.port} in {timeout}s")
 
 
-def start_ipmi_sim(work_dir: Path, **knobs: object) -> IpmiSimBmc:
+def start_ipmi_sim(work_dir: Path, **knobs: Any) -> IpmiSimBmc:
     """Start one ipmi_sim BMC (knobs as ``launch_ipmi_sim``) and wait until it listens."""
-    bmc = launch_ipmi_sim(work_dir, **knobs)  # type: ignore[arg-type]
+    bmc = launch_ipmi_sim(work_dir, **knobs)
     try:
         wait_ready(bmc)
     except Exception:
@@ -225,12 +244,17 @@ def start_ipmi_sim(work_dir: Path, **knobs: object) -> IpmiSimBmc:
     return bmc
 
 
-def start_ipmi_sim_fleet(n: int, tmp_dir: Path, **knobs: object) -> list[IpmiSimBmc]:
-    """Start ``n`` ipmi_sim BMCs in parallel (one process each); stop them with stop_fleet."""
+def start_ipmi_sim_fleet(n: int, tmp_dir: Path, *, ports: Sequence[int] = (),
+                         **knobs: Any) -> list[IpmiSimBmc]:
+    """Start ``n`` ipmi_sim BMCs in parallel (one process each); stop them with stop_fleet.
+
+    ``ports``: the UDP ports to use, in order (default: fresh ``free_port()`` ones).
+    """
     fleet: list[IpmiSimBmc] = []
     try:
         for index in range(n):
-            fleet.append(launch_ipmi_sim(tmp_dir / f"bmc{index:03d}", **knobs))  # type: ignore[arg-type]
+            port = ports[index] if index < len(ports) else None
+            fleet.append(launch_ipmi_sim(tmp_dir / f"bmc{index:03d}", port=port, **knobs))
         for bmc in fleet:
             wait_ready(bmc)
     except Exception:
