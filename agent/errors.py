@@ -29,10 +29,10 @@ The tree (``code`` and the HTTP status the API's single exception handler should
     ├── RateLimited               rate_limited            429  carries retry_after_s
     ├── ValidationError           validation_error        422  carries field and reason
     ├── HookAuthError             hook_auth_failed        401  boot-hook request refused
-    │   ├── BadSignature          hook_bad_signature      401
-    │   ├── StaleRequest          hook_stale_request      401
-    │   ├── ReplayedRequest       hook_replayed_request   401
-    │   └── WrongSourceIp         hook_wrong_source_ip    403
+    │   ├── BadSignature          bad_signature           403  (codes and statuses as pinned
+    │   ├── StaleRequest          stale_timestamp         401   by tests/contract/
+    │   ├── ReplayedRequest       replayed                409   hook_relay.json)
+    │   └── WrongSourceIp         forbidden_source        403
     ├── RegistryError             registry_error          502  (room for registry leaves)
     └── MonitorError              monitor_error           500  (room for monitor leaves)
 
@@ -377,15 +377,16 @@ class HookAuthError(AgentError):
 class BadSignature(HookAuthError):
     """The ed25519 signature does not verify over the canonical request."""
 
-    code = "hook_bad_signature"
-    template = "hook request refused: bad signature ({detail})"
+    code = "bad_signature"
+    http_status = 403
+    template = "hook token signature does not verify ({detail})"
 
 
 class StaleRequest(HookAuthError):
     """The request timestamp is outside the replay window."""
 
-    code = "hook_stale_request"
-    template = "hook request refused: timestamp {skew_s} s away from now (window {window_s} s)"
+    code = "stale_timestamp"
+    template = "timestamp outside the {window_s} s window ({skew_s} s off)"
     fields: ClassVar[tuple[str, ...]] = ("skew_s", "window_s")
 
     def __init__(self, *, skew_s: int, window_s: int) -> None:
@@ -397,18 +398,19 @@ class StaleRequest(HookAuthError):
 class ReplayedRequest(HookAuthError):
     """The nonce was already used inside the window."""
 
-    code = "hook_replayed_request"
-    template = "hook request refused: nonce already used"
+    code = "replayed"
+    http_status = 409
+    template = "nonce already used"
     fields: ClassVar[tuple[str, ...]] = ()
 
 
 class WrongSourceIp(HookAuthError):
     """The request does not come from the server's registered IP."""
 
-    code = "hook_wrong_source_ip"
+    code = "forbidden_source"
     http_status = 403
-    template = ("hook request refused: from {source_ip}, server {server} is registered at "
-                "{expected_ip}")
+    template = ("request does not come from the server's registered IP: from {source_ip}, "
+                "server {server} is registered at {expected_ip}")
     fields: ClassVar[tuple[str, ...]] = ("source_ip", "expected_ip", "server")
 
     def __init__(self, *, source_ip: str, expected_ip: str, server: str) -> None:

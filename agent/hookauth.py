@@ -86,14 +86,16 @@ def generate_hook_keypair() -> tuple[Secret, str]:
 
 
 def load_public_key(path: Path) -> bytes:
-    """Read a 64-hex ed25519 public key from ``path`` (``#`` lines are comments)."""
+    """Read a 64-hex ed25519 public key (bare or ``name=<hex>``) from ``path``; ``#`` comments."""
     try:
         lines = Path(path).read_text(encoding="ascii", errors="replace").splitlines()
     except OSError as exc:
         raise ConfigError(key="hook.token_public_key", file=str(path),
                           problem=f"unreadable ({exc.strerror})",
                           expected="a file with a 64-hex ed25519 public key") from None
-    keys = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+    # Bare hex, or ``name=<hex>`` like the hook's own token file (hook_relay.json).
+    keys = [ln.split("=", 1)[-1].strip() for ln in lines
+            if ln.strip() and not ln.strip().startswith("#")]
     if len(keys) != 1 or not _HEX_KEY.fullmatch(keys[0]):
         raise ConfigError(key="hook.token_public_key", file=str(path), problem="malformed",
                           expected="exactly one line of 64 hex digits")
