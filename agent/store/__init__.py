@@ -9,7 +9,7 @@ Repositories (keyword-only arguments, typed results from ``agent.models``):
 
 - ``store.servers``  ServerRepo: add, upsert (idempotent import), update, set_registration,
   get, get_by_uuid, get_by_node_id, find_by_ip, find, count, credentials, all_credentials,
-  remove
+  verify_sealer (does the key open every sealed value? run it after a restore), remove
 - ``store.intents``  IntentRepo: set_power, set_boot, get, all
 - ``store.checks``   CheckRepo: record (a batch of CheckResult -> VerdictChange list),
   history, latest, verdict, verdicts, verdict_counts, reading_count

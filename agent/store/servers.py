@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent.errors import AlreadyExists, ServerNotFound, ValidationError
+from agent.errors import AlreadyExists, SecretsError, ServerNotFound, ValidationError
 from agent.models import RegistrationState, Server, ServerCredentials, ServerIntent, UpsertResult
 from agent.secrets import Sealer, Secret
 from agent.store._base import UNSET, Repo, RowLike, Unset, dump_json, load_json
@@ -55,15 +55,26 @@ class ServerRepo(Repo):
         super().__init__(db, clock)
         self._sealer = sealer
 
-    def _seal(self, value: Secret) -> str:
+    def _need_sealer(self) -> Sealer:
         if self._sealer is None:
-            raise ValidationError(field="secrets", reason="store opened without a sealer")
-        return self._sealer.seal(value)
+            raise SecretsError("this store was opened without the secrets key")
+        return self._sealer
+
+    def _seal(self, value: Secret) -> str:
+        return self._need_sealer().seal(value)
 
     def _unseal(self, sealed: str) -> Secret:
-        if self._sealer is None:
-            raise ValidationError(field="secrets", reason="store opened without a sealer")
-        return self._sealer.unseal(sealed)
+        return self._need_sealer().unseal(sealed)
+
+    def verify_sealer(self) -> int:
+        """Open every sealed value (e.g. after a restore); return the count, or raise."""
+        with self._db.read() as conn:
+            rows = conn.execute("SELECT ipmi_password_sealed, node_private_key_sealed"
+                                " FROM servers").fetchall()
+        sealed = [value for row in rows for value in row if value is not None]
+        for value in sealed:
+            self._unseal(value)
+        return len(sealed)
 
     def add(self, *, uuid: str, ip: str, ipmi_host: str, ipmi_user: str, ipmi_password: Secret,
             ipmi_port: int | None = None, os: str = "", desc: str = "", mac: str | None = None,

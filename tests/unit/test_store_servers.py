@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import AlreadyExists, ServerNotFound, ValidationError
+from agent.errors import AlreadyExists, SecretsError, ServerNotFound, UnsealFailed, ValidationError
 from agent.models import CheckResult, ReadingRecord, RegistrationState, Verdict
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
@@ -216,3 +216,19 @@ def test_status_cache_sees_own_other_thread_and_other_process_commits(store: Sto
     other.close()
     assert store.status.find()[0].server.desc == "other process"
     assert store.status.find() == store.status.find()
+
+
+def test_verify_sealer_and_store_without_key(tmp_path: Path) -> None:
+    path = tmp_path / "agent.db"
+    with Store.open(path, sealer=Sealer(generate_key())) as store:
+        sid = add(store)
+        store.servers.set_registration(server_id=sid, state=RegistrationState.REGISTERED,
+                                       node_private_key=Secret("k" * 64))
+        assert store.servers.verify_sealer() == 2
+    with Store.open(path, sealer=Sealer(generate_key())) as other_key, \
+            pytest.raises(UnsealFailed):
+        other_key.servers.verify_sealer()
+    with Store.open(path) as no_key:
+        assert no_key.servers.get(server_id=sid).uuid == "gpu-01"  # non-secret reads work
+        with pytest.raises(SecretsError):
+            no_key.servers.credentials(server_id=sid)
