@@ -186,6 +186,9 @@ KEYS: tuple[Key, ...] = (
        "back it up separately: the database is useless without it).", "secrets.key"),
     _k("api", "listen", _listen, "host:port, e.g. 127.0.0.1:8700 or [::1]:8700",
        "Address of the REST API and dashboard.", "127.0.0.1:8700"),
+    _k("api", "secure_cookies", _bool, "true or false",
+       "Always mark the session cookie Secure (it is anyway when the request came over\n"
+       "HTTPS or with X-Forwarded-Proto: https); set it behind a TLS proxy.", False),
     _k("check", "interval_s", _number(float, 0.2, 86400), "seconds, 0.2 to 86400",
        "Time between cross-check passes over all servers.", 60.0),
     _k("check", "jitter_s", _F, "seconds, below interval_s",

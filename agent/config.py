@@ -96,9 +96,10 @@ class SecretsSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """[api]: where uvicorn listens."""
+    """[api]: where uvicorn listens, and how its cookies are marked."""
 
     listen: str
+    secure_cookies: bool = False
 
     @property
     def host(self) -> str:
