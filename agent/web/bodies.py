@@ -1,0 +1,79 @@
+"""The main part of each dashboard page (the shell around it is ``pages.render_page``)."""
+
+from __future__ import annotations
+
+from agent.auth import Principal
+from agent.i18n import translate
+from agent.inventory import CSV_FIELDS, OPTIONAL_FIELDS
+from agent.models import EventKind
+from agent.web.access import can_act, can_import
+from agent.web.pages import Page
+from agent.web.templating import Markup, Templates, element
+
+__all__ = ["audit_page", "detail_page", "grid_page", "import_page"]
+
+_TEMPLATES = Templates()
+
+
+def _viewer_note(principal: Principal, lang: str, allowed: bool) -> Markup:
+    if allowed:
+        return Markup("")
+    return element("span", translate("ui.viewer_cannot_act", lang), class_="muted",
+                   id="viewer-note")
+
+
+def grid_page(principal: Principal, lang: str) -> Page:
+    """Return the grid of every server."""
+    def t(key: str) -> str:
+        return translate(key, lang)
+    body = _TEMPLATES.render(
+        "grid.html", verdict_label=t("ui.verdict"), search_label=t("ui.search"),
+        search_placeholder=t("ui.search_placeholder"), group_label=t("ui.group_by"),
+        row=t("ui.row"), zone=t("ui.zone"), no_grouping=t("ui.no_grouping"),
+        loading=t("ui.loading"), select_visible=t("ui.select_visible"),
+        select_label=t("ui.select_by_label"), clear_selection=t("ui.clear_selection"),
+        act=t("ui.act"), act_title=t("ui.act_title") if can_act(principal)
+        else t("ui.viewer_cannot_act"),
+        viewer_note=_viewer_note(principal, lang, can_act(principal)))
+    return Page("grid", "ui.dashboard", Markup(body), ("actions.js", "grid.js"))
+
+
+def detail_page(principal: Principal, lang: str, uuid: str) -> Page:
+    """Return one server's page."""
+    def t(key: str) -> str:
+        return translate(key, lang)
+    body = _TEMPLATES.render(
+        "detail.html", back=t("ui.dashboard"), uuid=uuid, state_label=t("ui.state"),
+        act=t("ui.act"), act_title=t("ui.act_title") if can_act(principal)
+        else t("ui.viewer_cannot_act"),
+        viewer_note=_viewer_note(principal, lang, can_act(principal)),
+        server_label=t("ui.server"), history_label=t("ui.history"),
+        events_label=t("ui.events"))
+    return Page("detail", "ui.server", Markup(body), ("actions.js", "events.js", "detail.js"),
+                {"data-uuid": uuid})
+
+
+def audit_page(lang: str) -> Page:
+    """Return the paged event log (audit events first)."""
+    def t(key: str) -> str:
+        return translate(key, lang)
+    options = [element("option", t("ui.all"), value="all")]
+    options += [element("option", t(f"event_kind.{k}"), value=str(k)) for k in EventKind]
+    body = _TEMPLATES.render(
+        "audit.html", heading=t("ui.audit"), kind_label=t("ui.kind"),
+        kind_options=Markup("".join(options)), server_placeholder=t("ui.server_filter"),
+        newer=t("ui.prev_page"), older=t("ui.next_page"))
+    return Page("audit", "ui.audit", Markup(body), ("events.js",))
+
+
+def import_page(principal: Principal, lang: str) -> Page:
+    """Return the import page: upload a CSV or JSON file, see a per-row report."""
+    def t(key: str) -> str:
+        return translate(key, lang)
+    allowed = can_import(principal)
+    body = _TEMPLATES.render(
+        "import.html", heading=t("ui.import_servers"), help=t("ui.import_help"),
+        columns=",".join((*CSV_FIELDS, *OPTIONAL_FIELDS)), upload=t("ui.upload"),
+        disabled=Markup("") if allowed else Markup("disabled"),
+        viewer_note=_viewer_note(principal, lang, allowed), report=t("ui.import_report"))
+    return Page("import", "ui.import", Markup(body), ("import.js",))

@@ -1,0 +1,117 @@
+/* Event rows (audit log and a server's events) and the paged audit log page. */
+"use strict";
+
+var BMEvents = (function () {
+  var t = BM.t, el = BM.el;
+
+  function actionText(e) {
+    var base = BM.tOr("action." + e.action, e.action || BM.tOr("event_kind." + e.kind, e.kind));
+    var d = e.detail || {};
+    if (e.action === "bootdev" && d.device) {
+      base += " " + BM.bootLabel(d.device) + (d.persistent ? " · " + t("bootdev.persistent") : "") +
+        (d.uefi ? " · " + t("bootdev.uefi") : "");
+    }
+    return base;
+  }
+
+  function resultText(e) {
+    if (e.kind === "verdict") return BM.verdictLabel(e.result);
+    var text = BM.tOr("result." + e.result, e.result || "");
+    if (e.verified === true) return text + " · " + t("result.verified");
+    if (e.verified === false) return text + " · " + t("result.unverified");
+    return text;
+  }
+
+  function resultClass(e) {
+    if (e.kind === "verdict") return "";
+    if (e.result && e.result !== "ok") return "res-failed";
+    if (e.verified === true) return "res-verified";
+    if (e.verified === false) return "res-unverified";
+    return "";
+  }
+
+  function detailText(e) {
+    var d = e.detail || {};
+    if (e.kind === "verdict") {
+      var prev = d.previous ? BM.verdictLabel(d.previous) : "—";
+      var why = (d.reasons || []).map(function (r) { return BM.tOr("reason." + r, r); }).join("; ");
+      return prev + " → " + BM.verdictLabel(e.result) + (why ? " (" + why + ")" : "");
+    }
+    return Object.keys(d).filter(function (k) { return k !== "device" && k !== "persistent" && k !== "uefi"; })
+      .map(function (k) {
+        var v = d[k];
+        return k + "=" + (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
+      }).join(", ");
+  }
+
+  /** One <tr> for an event record (API shape: id, ts, actor, kind, action, server_uuid, ...). */
+  function row(e, withServer) {
+    var cells = [el("td", {class: "nowrap", text: BM.stamp(e.ts)}),
+                 el("td", {text: e.actor.charAt(0) === "@" ? BM.tOr("actor." + e.actor.slice(1), e.actor) : e.actor})];
+    if (withServer) {
+      cells.push(el("td", {}, [e.server_uuid ? el("a", {href: "/ui/servers/" + encodeURIComponent(e.server_uuid),
+                                                         text: e.server_uuid}) : "—"]));
+    }
+    cells.push(el("td", {text: actionText(e)}), el("td", {class: resultClass(e), text: resultText(e)}),
+               el("td", {text: detailText(e)}));
+    return el("tr", {"data-event-id": String(e.id), "data-kind": e.kind}, cells);
+  }
+
+  /** The audit log page: newest first, keyset pages (before=id), filter by kind and server. */
+  function auditPage() {
+    var tableNode = document.getElementById("events");
+    var kind = document.getElementById("kind");
+    var server = document.getElementById("server-filter");
+    var older = document.getElementById("older");
+    var newer = document.getElementById("newer");
+    var info = document.getElementById("page-info");
+    var stack = []; // before-ids of the pages above the current one
+    var current = null, next = null;
+    var params = new URLSearchParams(location.search);
+    kind.value = params.get("kind") || "audit";
+    server.value = params.get("server") || "";
+
+    function load(before) {
+      var q = new URLSearchParams();
+      if (kind.value) q.set("kind", kind.value);
+      if (server.value.trim()) q.set("server", server.value.trim());
+      if (before) q.set("before", String(before));
+      q.set("limit", "50");
+      BM.api("GET", "/ui/api/events?" + q.toString()).then(function (res) {
+        if (!res.ok) {
+          info.textContent = BM.errorText(res.status, res.data);
+          return;
+        }
+        BM.setServerNow(res.data.now);
+        current = before;
+        next = res.data.next_before_id;
+        BM.clear(tableNode);
+        tableNode.appendChild(el("thead", {}, [el("tr", {}, [t("ui.time"), t("ui.actor"), t("ui.server"),
+          t("ui.action"), t("ui.result"), t("ui.detail")].map(function (h) { return el("th", {text: h}); }))]));
+        var items = res.data.items.map(function (e) { return row(e, true); });
+        if (!items.length) items = [el("tr", {}, [el("td", {colspan: 6, class: "muted", text: t("ui.nothing_yet")})])];
+        tableNode.appendChild(el("tbody", {}, items));
+        older.disabled = !next;
+        newer.disabled = stack.length === 0;
+        info.textContent = t("ui.page_n", {n: stack.length + 1});
+        var keep = new URLSearchParams();
+        if (kind.value !== "audit") keep.set("kind", kind.value);
+        if (server.value.trim()) keep.set("server", server.value.trim());
+        history.replaceState(null, "", location.pathname + (keep.toString() ? "?" + keep : ""));
+      });
+    }
+
+    older.addEventListener("click", function () { if (next) { stack.push(current); load(next); } });
+    newer.addEventListener("click", function () { if (stack.length) load(stack.pop()); });
+    kind.addEventListener("change", function () { stack = []; load(null); });
+    var debounce = null;
+    server.addEventListener("input", function () {
+      clearTimeout(debounce);
+      debounce = setTimeout(function () { stack = []; load(null); }, 300);
+    });
+    load(null);
+  }
+
+  if (document.body.getAttribute("data-page") === "audit") auditPage();
+  return {row: function (e) { return row(e, false); }};
+})();
