@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from baremetal.emulator.bmc_sim._procs import ChildProcess, free_port
+from baremetal.emulator.bmc_sim.procs import ChildProcess, free_port
 from baremetal.emulator.bmc_sim.ipmisim import (
     IpmiSimBmc,
     ipmi_sim_binary,

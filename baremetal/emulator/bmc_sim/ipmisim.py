@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baremetal.emulator.bmc_sim._procs import ChildProcess, free_port
+from baremetal.emulator.bmc_sim.procs import ChildProcess, free_port
 from baremetal.ipmi import BmcAddress
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Child processes stopped by PID, and free loopback ports, for the BMC simulators and demo."""
+"""Child processes stopped by PID, and free loopback ports, for the BMC simulators and the demo."""
 
 from __future__ import annotations
 
