@@ -162,7 +162,8 @@ def test_silent_bmc_fails_within_the_deadline(fake_bmc, client):
     bmc = fake_bmc()
     bmc.freeze()  # port bound, nothing answers: the probe waits 0.5 + 1 + 1.5 s
     outcome, seconds = _elapsed(client.read_power, bmc.address(), 2.0)
-    assert isinstance(outcome, IpmiTimeout)
+    # The probe's last wait is cut to the deadline, so either class may arrive first.
+    assert isinstance(outcome, IpmiTimeout | IpmiUnreachable)
     assert seconds < 2.0 + SLACK_S
     outcome, seconds = _elapsed(client.read_power, bmc.address(), 5.0)
     assert isinstance(outcome, IpmiUnreachable)
