@@ -113,13 +113,17 @@ def start_emulator(
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     data_dir: Path | None = None,
+    port: int | None = None,
 ) -> EmulatorHandle:
-    """Start the emulator on free ports and wait until it prints its ready line."""
+    """Start the emulator on free ports and wait until it prints its ready line.
+
+    ``port`` (with the same ``data_dir``) restarts a stopped emulator where it was.
+    """
     data_dir = data_dir or tmp_path / "emulator-data"
     rentals_path = tmp_path / "rentals.json"
     if rentals is not None or not rentals_path.exists():
         rentals_path.write_text(json.dumps(rentals or {"machines": {}}))
-    port = free_port()
+    port = port or free_port()
     args = ["--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
             "--rentals", str(rentals_path)]
     client_port = free_port() if client else None
