@@ -1,1 +1,238 @@
-"""Fixtures: agentproc (filled in by its owner)."""
+"""Fixtures: a real ``bm-agent serve`` subprocess with a temp config, on a free loopback port.
+
+- ``start_agent(spawn, tmp_path, node_url=..., node_dat=..., ...)`` prepares what ``bm-agent
+  init`` would (config, secrets key 0600, store) plus staff users and their bearer tokens,
+  starts ``python -m agent serve --config FILE`` and waits for ``/healthz``. Returns an
+  ``AgentProc`` (URL, tokens, passwords, the hook token seed, the log, HTTP helpers).
+- ``agent_proc`` fixture: a factory ``agent_proc(emulator=None, **options)``; without an
+  emulator the agent gets a node.dat of its own and a node URL where nothing listens
+  (enough for auth, users, import, events; registration then waits in the outbox).
+  ``module_agent_proc`` is the same factory shared by a test module (one start, ~2 s,
+  for tests that do not disturb each other).
+- ``SourceAddressAdapter``: a requests adapter that binds the client side to 127.0.0.N,
+  as a GPU PC's hook does (the relay checks the TCP source address).
+
+Check intervals are short (``interval_s`` default 1 s, IPMI deadline 0.5 s) so verdicts
+appear within seconds. Every process is stopped by PID at teardown (``spawn``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from agent.auth import Authenticator, PasswordHasher
+from agent.config import Settings, load_settings, render_default_config
+from agent.hookauth import generate_hook_keypair
+from agent.models import Role
+from agent.secrets import Sealer, Secret, create_key_file
+from agent.store import Store
+from baremetal.signing import new_node_keypair
+from tests.support.ports import free_port
+from tests.support.procs import Proc, python_module
+
+__all__ = ["USERS", "AgentProc", "SourceAddressAdapter", "agent_proc", "module_agent_proc",
+           "start_agent"]
+
+READY_TIMEOUT_S = 30.0
+HTTP_TIMEOUT_S = 60.0
+# name -> (role, password): test data, also what the secrets test greps for.
+USERS = {
+    "admin": (Role.ADMIN, "admin-pass-7f3a"),
+    "oper": (Role.OPERATOR, "oper-pass-91c2"),
+    "view": (Role.VIEWER, "view-pass-5d8e"),
+}
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Send requests from a chosen local address (a GPU PC's 127.0.0.N)."""
+
+    def __init__(self, source_ip: str, **kwargs: Any) -> None:
+        self._source = (source_ip, 0)
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = self._source
+        super().init_poolmanager(*args, **kwargs)
+
+
+@dataclass
+class AgentProc:
+    """A running bm-agent: where it listens, who may call it, what it logged."""
+
+    url: str
+    config_path: Path
+    settings: Settings
+    proc: Proc
+    tokens: dict[str, str] = field(repr=False)
+    passwords: dict[str, str] = field(repr=False)
+    hook_seed: str | None = field(repr=False, default=None)
+    hook_public: str | None = None
+
+    def log(self) -> str:
+        """Return everything the agent wrote so far (stdout and stderr)."""
+        return self.proc.log()
+
+    def session(self, user: str | None = "admin", source_ip: str | None = None
+                ) -> requests.Session:
+        """A requests session with ``user``'s bearer token (None: anonymous)."""
+        sess = requests.Session()
+        sess.trust_env = False
+        if user is not None:
+            sess.headers["Authorization"] = f"Bearer {self.tokens[user]}"
+        if source_ip:
+            sess.mount("http://", SourceAddressAdapter(source_ip))
+        return sess
+
+    def get(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
+        """GET ``path`` as ``user``."""
+        with self.session(user) as sess:
+            return sess.get(self.url + path, timeout=HTTP_TIMEOUT_S, **kwargs)
+
+    def post(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
+        """POST to ``path`` as ``user``."""
+        with self.session(user) as sess:
+            return sess.post(self.url + path, timeout=HTTP_TIMEOUT_S, **kwargs)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0,
+                 what: str = "condition") -> Any:
+        """Poll ``predicate`` until it returns something truthy; fail with the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            if not self.proc.alive():
+                raise AssertionError(f"agent died while waiting for {what}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
+
+    def server(self, uuid: str) -> dict[str, Any]:
+        """Return the API's detail of one server."""
+        answer = self.get(f"/api/v1/servers/{uuid}", params={"history": 20})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def _write_config(tmp: Path, *, node_url: str, node_dat: Path, port: int,
+                  hook_public_file: Path | None, overrides: dict[str, Any]) -> Path:
+    values: dict[str, Any] = {
+        "node.url": node_url, "node.node_dat": str(node_dat), "node.timeout_s": 5.0,
+        "store.path": str(tmp / "agent.db"), "secrets.key_file": str(tmp / "secrets.key"),
+        "api.listen": f"127.0.0.1:{port}", "check.interval_s": 1.0, "check.jitter_s": 0.1,
+        "check.deadline_s": 0.5, "check.pool_size": 8, "check.transition_grace_s": 5.0,
+        "actions.verify_deadline_s": 3.0, "actions.verify_interval_s": 0.2,
+        "log.level": "INFO",
+    }
+    if hook_public_file is not None:
+        values["hook.token_public_key"] = str(hook_public_file)
+    values.update(overrides)
+    path = tmp / "agent.toml"
+    path.write_text(render_default_config(values))
+    return path
+
+
+def _prepare_store(settings: Settings, users: dict[str, tuple[Role, str]]) -> dict[str, str]:
+    """Create the key file, the store and the users; return a bearer token per user."""
+    create_key_file(settings.secrets.key_file)
+    tokens: dict[str, str] = {}
+    sealer = Sealer.from_key_file(settings.secrets.key_file)
+    with Store.open(settings.store.path, sealer=sealer) as store:
+        auth = Authenticator(store, hasher=PasswordHasher())
+        for name, (role, password) in users.items():
+            user = auth.create_user(name=name, password=Secret(password), role=role,
+                                    actor="@system")
+            tokens[name] = auth.issue_token(user=user, label="tests").token.reveal()
+    return tokens
+
+
+def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | None = None,
+                node_dat: Path | None = None, hook: bool = True,
+                users: dict[str, tuple[Role, str]] | None = None,
+                config: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> AgentProc:
+    """Prepare config, key, store and users in ``tmp_path/agent``; run ``bm-agent serve``."""
+    tmp = tmp_path / "agent"
+    tmp.mkdir(parents=True, exist_ok=True)
+    if node_dat is None:
+        pair = new_node_keypair()
+        node_dat = tmp / "node.dat"
+        node_dat.write_text(f"node_id={pair.node_id}\nnode_private_key={pair.private_key}\n")
+    seed = public = public_file = None
+    if hook:
+        secret_seed, public = generate_hook_keypair()
+        seed = secret_seed.reveal()
+        public_file = tmp / "hook_token.pub"
+        public_file.write_text(public + "\n")
+    port = free_port()
+    path = _write_config(tmp, node_url=node_url or f"http://127.0.0.1:{free_port()}",
+                         node_dat=node_dat, port=port, hook_public_file=public_file,
+                         overrides=config or {})
+    settings = load_settings(path, environ={})
+    users = USERS if users is None else users
+    tokens = _prepare_store(settings, users)
+    proc = spawn(python_module("agent", "serve", "--config", str(path)), name="agent",
+                 env={"BM_AGENT_CONFIG": "", **(env or {})})
+    handle = AgentProc(url=f"http://127.0.0.1:{port}", config_path=path, settings=settings,
+                       proc=proc, tokens=tokens,
+                       passwords={name: pw for name, (_role, pw) in users.items()},
+                       hook_seed=seed, hook_public=public)
+    _wait_ready(handle)
+    return handle
+
+
+def _wait_ready(handle: AgentProc) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not handle.proc.alive():
+            raise RuntimeError(f"bm-agent exited at start:\n{handle.log()[-4000:]}")
+        try:
+            if requests.get(handle.url + "/healthz", timeout=1.0).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    handle.proc.stop()
+    raise RuntimeError(f"bm-agent not ready after {READY_TIMEOUT_S} s:\n{handle.log()[-4000:]}")
+
+
+@pytest.fixture
+def agent_proc(spawn: Callable[..., Proc], tmp_path: Path) -> Callable[..., AgentProc]:
+    """Factory: ``agent_proc(emulator=None, **start_agent options)``; stopped at teardown."""
+    def _start(emulator: Any = None, **options: Any) -> AgentProc:
+        if emulator is not None:
+            options.setdefault("node_url", emulator.url)
+            options.setdefault("node_dat", emulator.data_dir / "dat" / "node.dat")
+        return start_agent(spawn, tmp_path, **options)
+
+    return _start
+
+
+@pytest.fixture(scope="module")
+def module_agent_proc(tmp_path_factory: pytest.TempPathFactory
+                      ) -> Iterator[Callable[..., AgentProc]]:
+    """Like ``agent_proc``, for a whole test module; its processes stop after the module."""
+    started: list[Proc] = []
+    tmp_path = tmp_path_factory.mktemp("agent-module")
+
+    def _spawn(args: list[str], name: str = "proc", env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(args, tmp_path / f"{name}-{len(started)}.log", env=env)
+        started.append(proc)
+        return proc
+
+    def _start(emulator: Any = None, **options: Any) -> AgentProc:
+        if emulator is not None:
+            options.setdefault("node_url", emulator.url)
+            options.setdefault("node_dat", emulator.data_dir / "dat" / "node.dat")
+        return start_agent(_spawn, tmp_path / f"a{len(started)}", **options)
+
+    yield _start
+    for proc in reversed(started):
+        proc.stop()

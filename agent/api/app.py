@@ -1,0 +1,127 @@
+"""``create_app(agent)``: the FastAPI application of bm-agent (API, hook relay, dashboard).
+
+- JSON API under ``/api/v1`` (OpenAPI at ``/docs`` and ``/openapi.json``), ``/healthz``,
+  ``/metrics``; the boot-hook relay under ``/api/v1/hook``;
+- the dashboard (``agent.web.build_web_router``, issue 5) under ``/ui`` when installed;
+- one error mapping for everything (``agent.api.errors``);
+- every request observed by ``Metrics.observe_http`` (route template, status, seconds).
+
+Routes are plain ``def``: the store and IPMI are blocking, so FastAPI runs them in its
+thread pool. ``background=True`` (``bm-agent serve``) starts the monitor, the registry
+worker and housekeeping with the app and stops them (and closes the agent) at shutdown;
+tests and tools leave it False and manage the agent themselves.
+
+Serve it with uvicorn's ``proxy_headers=False``: the hook relay trusts the TCP peer address,
+which an ``X-Forwarded-For`` header must never override.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent.api import (
+    routes_actions,
+    routes_auth,
+    routes_deeplink,
+    routes_events,
+    routes_hook,
+    routes_servers,
+    routes_system,
+    routes_users,
+)
+from agent.api.errors import install_error_handlers
+
+if TYPE_CHECKING:
+    from agent.metrics import Metrics
+    from agent.service import Agent
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+_DESCRIPTION = (
+    "bm-agent: inventory, registration with the DBC bare-metal node, IPMI cross-checks, "
+    "staff actions and the DeepLink hook relay of a cloud internet café.\n\n"
+    "Authenticate with `Authorization: Bearer <token>` (POST /api/v1/auth/tokens) or the "
+    "session cookie of POST /api/v1/auth/login (then send `X-CSRF-Token` on writes). "
+    "Errors are `{\"error\": {\"code\", \"message\"}}`; messages follow `?lang=` or "
+    "`Accept-Language` (zh_CN or en)."
+)
+
+
+class _ObserveHttp:
+    """Pure ASGI middleware: report (route template, status, seconds) of every request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_observed)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self._metrics.observe_http(route, status, time.perf_counter() - started)
+
+
+def _api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (routes_auth, routes_users, routes_servers, routes_actions, routes_events,
+                   routes_deeplink, routes_hook):
+        router.include_router(module.router)
+    router.include_router(routes_system.api_router)
+    return router
+
+
+def _web_router(agent: Agent) -> APIRouter | None:
+    """Return the dashboard's router (issue 5) when the ``agent.web`` package is present."""
+    if importlib.util.find_spec("agent.web") is None:
+        return None
+    from agent.web import build_web_router
+
+    return build_web_router(agent)
+
+
+def create_app(agent: Agent, *, background: bool = False) -> FastAPI:
+    """Build the application around ``agent``; start background work only if asked."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if background:
+            agent.start_background()
+        try:
+            yield
+        finally:
+            if background:
+                agent.stop()
+
+    app = FastAPI(title="bm-agent", version="1", description=_DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.agent = agent
+    app.state.default_lang = agent.settings.ui.default_lang
+    install_error_handlers(app)
+    app.include_router(routes_system.root_router)
+    app.include_router(_api_router())
+    web = _web_router(agent)
+    if web is not None:
+        app.include_router(web)
+    app.add_middleware(_ObserveHttp, metrics=agent.metrics)
+    return app

@@ -1,0 +1,122 @@
+"""Dependencies shared by the routes: the agent, who is calling, their role, the raw body.
+
+Authentication: ``Authorization: Bearer bmt_...`` (CLI, scripts; no CSRF needed: a browser
+never sends it on its own), else the ``bm_session`` cookie (browser), whose state-changing
+requests must carry the session's CSRF token in ``X-CSRF-Token``. Roles: ``Viewer`` reads,
+``Operator`` acts on servers, ``Admin`` manages users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, cast
+
+from fastapi import Depends, Request
+from starlette.exceptions import HTTPException
+
+from agent.api.errors import request_lang
+from agent.auth import Principal, require_role
+from agent.errors import AuthFailed, ValidationError
+from agent.models import Role
+
+if TYPE_CHECKING:
+    from agent.service import Agent
+
+__all__ = [
+    "CSRF_HEADER",
+    "MAX_BODY_BYTES",
+    "SESSION_COOKIE",
+    "Admin",
+    "AgentDep",
+    "Lang",
+    "Operator",
+    "RawBody",
+    "Viewer",
+    "client_ip",
+    "current_principal",
+    "get_agent",
+    "parse_label",
+    "raw_body",
+    "request_target",
+]
+
+SESSION_COOKIE = "bm_session"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_agent(request: Request) -> Agent:
+    """Return the Agent the app was created with."""
+    return cast("Agent", request.app.state.agent)
+
+
+AgentDep = Annotated["Agent", Depends(get_agent)]
+Lang = Annotated[str, Depends(request_lang)]
+
+
+def client_ip(request: Request) -> str:
+    """Return the TCP peer's address (uvicorn runs without proxy headers: it is the real one)."""
+    return request.client.host if request.client else ""
+
+
+def current_principal(request: Request, agent: AgentDep) -> Principal:
+    """Authenticate the request (bearer token, else session cookie + CSRF on writes)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return agent.auth.authenticate_token(value.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = agent.auth.authenticate_session(cookie)
+        if request.method in _UNSAFE_METHODS:
+            agent.auth.check_csrf(principal, request.headers.get(CSRF_HEADER))
+        return principal
+    raise AuthFailed("no credentials")
+
+
+def _require(role: Role) -> Callable[[Principal], Principal]:
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        require_role(principal.user, role)
+        return principal
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(_require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(_require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(_require(Role.ADMIN))]
+
+
+async def raw_body(request: Request) -> bytes:
+    """Read the request body as bytes (at most MAX_BODY_BYTES, else 413)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+def request_target(request: Request) -> str:
+    """Return the request target exactly as sent: raw path, plus ``?`` and the raw query."""
+    raw = request.scope.get("raw_path") or request.url.path.encode("ascii")
+    query = request.scope.get("query_string", b"")
+    target = raw.decode("latin-1")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+def parse_label(text: str | None) -> dict[str, str]:
+    """Parse a ``key=value`` label selector (``zone=vip``); empty or None selects nothing."""
+    if not text:
+        return {}
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValidationError(field="label", reason="expected key=value, e.g. zone=vip")
+    return {key.strip().lower(): value.strip()}

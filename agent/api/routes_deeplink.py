@@ -1,0 +1,44 @@
+"""DeepLink rotation status per server: ``/api/v1/deeplink`` and ``/servers/{uuid}/deeplink``.
+
+``freshness`` is ``stale`` when the PC booted (seen by the hook or by the monitor's off -> on
+readings) after its last rotation, ``fresh`` when it rotated since, ``unknown`` before any
+of both; ``duplicate_with`` lists the other PCs reporting the same device code (a cloned
+image). The verification code itself is never stored nor shown.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+from starlette.responses import JSONResponse
+
+from agent.api.deps import AgentDep, Viewer
+from agent.api.schemas import DeepLinkListOut, DeepLinkOut, ErrorOut, deeplink_out
+from agent.deeplink_status import STALE, deeplink_views
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["deeplink"], responses={401: {"model": ErrorOut}})
+
+
+@router.get("/deeplink", response_model=DeepLinkListOut)
+def deeplink_all(_viewer: Viewer, agent: AgentDep,
+                 stale: bool = Query(False, description="only stale or duplicated PCs")
+                 ) -> Response:
+    """Return every server's DeepLink status and the duplicated device codes."""
+    views = deeplink_views(agent.store)
+    if stale:
+        views = [v for v in views if v.freshness == STALE or v.duplicate_with]
+    duplicates: dict[str, list[str]] = {}
+    for view in views:
+        if view.duplicate_with and view.device_id:
+            duplicates.setdefault(view.device_id, []).append(view.uuid)
+    return JSONResponse({
+        "count": len(views), "stale": sum(v.freshness == STALE for v in views),
+        "duplicates": duplicates, "items": [deeplink_out(v) for v in views]})
+
+
+@router.get("/servers/{uuid}/deeplink", response_model=DeepLinkOut,
+            responses={404: {"model": ErrorOut}})
+def deeplink_one(uuid: str, _viewer: Viewer, agent: AgentDep) -> Response:
+    """Return one server's DeepLink status."""
+    return JSONResponse(deeplink_out(deeplink_views(agent.store, uuid=uuid)[0]))

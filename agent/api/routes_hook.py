@@ -1,0 +1,66 @@
+"""The boot-hook relay endpoints, exactly as tests/contract/hook_relay.json pins them.
+
+No staff login: requests carry the café hook token's ed25519 signature over the raw
+request (``X-BM-Timestamp``, ``X-BM-Nonce``, ``X-BM-Signature``) and must come from the
+server's registered IP (see ``agent.hook_relay``). Refusals answer the contract's status
+and code. 404 ``hook_relay_disabled`` when ``[hook] token_public_key`` is not configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from agent.api.deps import AgentDep, RawBody, client_ip, request_target
+from agent.api.schemas import ErrorOut
+from agent.hook_relay import HookRefusal, HookRelay, SignedRequest
+from agent.hookauth import HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/hook", tags=["hook"], responses={
+    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 502, 503, 504)})
+
+_PROXY_HEADERS = ("x-forwarded-for", "x-real-ip", "forwarded")
+_DEEPLINK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "object", "required": ["node_id", "device_password"], "properties": {
+        "node_id": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "device_password": {"type": "string", "pattern": "^[A-Za-z0-9]{6,16}$"},
+        "device_id": {"type": "string"}}}}}}}
+
+
+def _relay(agent: AgentDep) -> HookRelay:
+    if agent.hook_relay is None:
+        raise HookRefusal(404, "hook_relay_disabled",
+                          "the hook relay is off: set [hook] token_public_key")
+    return agent.hook_relay
+
+
+def _signed(request: Request, body: bytes) -> SignedRequest:
+    headers = request.headers
+    # The hook connects directly; proxy headers mean the peer address may have been
+    # rewritten from them (uvicorn's proxy_headers), so the source counts as unknown and
+    # the request fails the source-IP check in its place in the contract's order.
+    proxied = any(name in headers for name in _PROXY_HEADERS)
+    return SignedRequest(method=request.method, target=request_target(request), body=body,
+                         timestamp=headers.get(HEADER_TIMESTAMP),
+                         nonce=headers.get(HEADER_NONCE),
+                         signature=headers.get(HEADER_SIGNATURE),
+                         source_ip="" if proxied else client_ip(request))
+
+
+@router.get("/whoami")
+def whoami(request: Request, body: RawBody, agent: AgentDep,
+           ip: str = Query("", max_length=64, description="the hook's IP (informational)"),
+           mac: str = Query("", max_length=400, description="its MACs, comma-separated")
+           ) -> dict[str, Any]:
+    """Tell the calling PC which server it is (decided by the TCP source IP)."""
+    del ip  # informational only: the TCP source address decides
+    return _relay(agent).whoami(_signed(request, body), macs=mac.split(","))
+
+
+@router.post("/deeplink", openapi_extra=_DEEPLINK_BODY)
+def deeplink(request: Request, body: RawBody, agent: AgentDep) -> dict[str, Any]:
+    """Publish the PC's new DeepLink code with the server key we hold; confirm it."""
+    return _relay(agent).publish(_signed(request, body))

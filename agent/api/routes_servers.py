@@ -1,0 +1,174 @@
+"""Servers: list, detail with history, add, change, remove, import, queue registration.
+
+The list filters by verdict, label and registration state; the import takes a CSV or JSON
+inventory and answers a per-row report.
+
+The list is one SQL query (``store.status.find``) serialised straight to JSON: it is what
+the dashboard polls (500 servers, < 50 ms p99 at 50 requests/s). Secrets are write-only:
+``ipmi_password`` is accepted by add, change and import, and never answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import SecretStr
+from starlette.responses import JSONResponse
+
+from agent.api.deps import Admin, AgentDep, Lang, Operator, RawBody, Viewer, parse_label
+from agent.api.schemas import (
+    ErrorOut,
+    ImportOut,
+    RegisterOut,
+    RowErrorOut,
+    ServerDetailOut,
+    ServerIn,
+    ServerListOut,
+    ServerOut,
+    ServerPatchIn,
+    deeplink_out,
+    intent_out,
+    reading_out,
+    server_row,
+)
+from agent.errors import AlreadyExists, ServerNotFound, ValidationError
+from agent.i18n import translate
+from agent.inventory import ImportReport, RowError, parse_inventory, parse_json
+from agent.models import RegistrationState, Verdict
+from agent.secrets import Secret
+
+__all__ = ["router", "row_error_out"]
+
+router = APIRouter(tags=["servers"], responses={401: {"model": ErrorOut},
+                                                403: {"model": ErrorOut}})
+
+_INVENTORY_BODY = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"}, "example": (
+        "uuid,ip,os,desc,ipmi_hostname,ipmi_username,ipmi_password,ipmi_port,labels\n"
+        "pc-01,192.168.1.101,win10,row A seat 1,192.168.2.101,admin,secret1,623,zone=vip\n")},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+
+
+def row_error_out(error: RowError, lang: str) -> dict[str, Any]:
+    """Return one refused import row with its message in ``lang``."""
+    text = translate(f"import.{error.code}", lang, field=error.field, detail=error.detail)
+    return {"line": error.line, "field": error.field, "code": error.code,
+            "detail": error.detail, "uuid": error.uuid,
+            "message": translate("import.row", lang, line=error.line, message=text)}
+
+
+def _labels(label: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for text in label:
+        labels.update(parse_label(text))
+    return labels
+
+
+@router.get("/servers", response_model=ServerListOut)
+def list_servers(_viewer: Viewer, agent: AgentDep, verdict: Verdict | None = None,
+                 label: list[str] = Query(default=[], max_length=8,  # noqa: B008
+                                          description="key=value, e.g. zone=vip (repeatable)"),
+                 state: RegistrationState | None = None) -> Response:
+    """List servers with their current verdict and newest reading."""
+    rows = [server_row(s) for s in agent.list_servers(verdict=verdict, state=state,
+                                                      labels=_labels(label))]
+    return JSONResponse({"count": len(rows), "items": rows})
+
+
+@router.get("/servers/{uuid}", response_model=ServerDetailOut,
+            responses={404: {"model": ErrorOut}})
+def server_detail(uuid: str, _viewer: Viewer, agent: AgentDep,
+                  history: int = Query(100, ge=0, le=1440)) -> Response:
+    """Return one server with staff intent, reading history (newest first) and DeepLink."""
+    detail = agent.server_detail(uuid, history=history)
+    body = server_row(detail.status)
+    body.update(intent=intent_out(detail.intent),
+                history=[reading_out(r) for r in detail.history],
+                deeplink=deeplink_out(detail.deeplink))
+    return JSONResponse(body)
+
+
+def _report_out(agent: AgentDep, report: ImportReport, actor: str, lang: str,
+                register: bool) -> ImportOut:
+    outcome = agent.registry.import_servers(report, actor=actor)
+    queued = agent.registry.register_pending(actor=actor) if register else None
+    errors = [RowErrorOut(**row_error_out(e, lang)) for e in outcome.errors]
+    return ImportOut(created=list(outcome.created), updated=list(outcome.updated),
+                     unchanged=list(outcome.unchanged), errors=errors, queued=queued)
+
+
+@router.post("/servers/import", response_model=ImportOut, openapi_extra=_INVENTORY_BODY)
+def import_servers(body: RawBody, operator: Operator, agent: AgentDep, lang: Lang,
+                   filename: str = Query("", max_length=200),
+                   register: bool = Query(False, description="also queue registration")
+                   ) -> ImportOut:
+    """Import a CSV (node field names) or JSON inventory; bad rows are reported, good rows kept."""
+    report = parse_inventory(body, filename)
+    return _report_out(agent, report, operator.user.name, lang, register)
+
+
+def _row(body: ServerIn) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name, value in body.model_dump(exclude_unset=True).items():
+        if name == "ipmi_password" and value is not None:
+            value = value.get_secret_value()
+        elif name == "labels" and isinstance(value, dict):
+            value = ";".join(f"{k}={v}" for k, v in value.items())
+        elif name == "ipmi_port" and value is not None:
+            value = str(value)
+        row[name] = value
+    return row
+
+
+def _one_row(row: dict[str, Any]) -> ImportReport:
+    """Validate one row exactly as the importer does (raises ValidationError if refused)."""
+    report = parse_json(json.dumps([row]).encode("utf-8"))
+    if report.errors:
+        error = report.errors[0]
+        raise ValidationError(field=error.field, reason=error.code)
+    return report
+
+
+@router.post("/servers", response_model=ServerOut, status_code=201,
+             responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+def add_server(body: ServerIn, operator: Operator, agent: AgentDep) -> Response:
+    """Add one server to the inventory (registration is queued by POST /register)."""
+    report = _one_row(_row(body))
+    uuid = report.servers[0].uuid
+    try:
+        agent.store.servers.get_by_uuid(uuid=uuid)
+    except ServerNotFound:
+        pass
+    else:
+        raise AlreadyExists(uuid, kind="server")
+    agent.registry.import_servers(report, actor=operator.user.name)
+    status = agent.store.status.get(server_id=agent.store.servers.get_by_uuid(uuid=uuid).id)
+    return JSONResponse(server_row(status), status_code=201)
+
+
+@router.patch("/servers/{uuid}", response_model=ServerOut,
+              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+                         422: {"model": ErrorOut}})
+def update_server(uuid: str, body: ServerPatchIn, operator: Operator,
+                  agent: AgentDep) -> Response:
+    """Change inventory fields (validated like an import row); mirrored to the node."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if isinstance(changes.get("ipmi_password"), SecretStr):
+        changes["ipmi_password"] = Secret(changes["ipmi_password"].get_secret_value())
+    updated = agent.registry.update_server(uuid, changes, actor=operator.user.name)
+    return JSONResponse(server_row(agent.store.status.get(server_id=updated.id)))
+
+
+@router.delete("/servers/{uuid}", status_code=202, responses={404: {"model": ErrorOut}})
+def remove_server(uuid: str, admin: Admin, agent: AgentDep) -> dict[str, str]:
+    """Remove a server (admin); the delete is mirrored to the node through the outbox."""
+    agent.registry.remove_server(uuid, actor=admin.user.name)
+    return {"uuid": uuid, "status": "deleting"}
+
+
+@router.post("/register", response_model=RegisterOut)
+def register(operator: Operator, agent: AgentDep) -> RegisterOut:
+    """Queue every pending server for registration with the node (batched, retried)."""
+    return RegisterOut(queued=agent.registry.register_pending(actor=operator.user.name))
