@@ -10,7 +10,8 @@ Findings:
 
 - ``missing_on_node``: registered in the inventory (has a node_id), absent on the node;
 - ``unknown_on_node``: on the node, neither its node_id nor its uuid in the inventory
-  (only servers the node lists can be seen: beyond the cap, ``capped`` says so);
+  (only servers the node lists can be seen: beyond the cap, ``capped`` says so, and
+  ``unreadable`` when a foreign record with a quote broke the node's list, §2.5);
 - ``unrecorded``: on the node under a uuid whose inventory row has no node_id yet (a
   registration whose answer was lost; the outbox adopts it by uuid);
 - ``differences``: per server, the names of the fields that differ: ``node_id`` (the
@@ -44,6 +45,7 @@ from agent.secrets import Secret
 from agent.store import Store
 from baremetal.client import Client
 from baremetal.client_auth import ManagerAuth
+from baremetal.errors import DecodeError
 from baremetal.models import BareMetalServer
 
 __all__ = [
@@ -51,8 +53,10 @@ __all__ = [
     "DriftChecker",
     "DriftReport",
     "FieldDrift",
+    "NodeView",
     "UnknownServer",
     "compare",
+    "list_node_servers",
     "node_differences",
 ]
 
@@ -90,6 +94,7 @@ class DriftReport:
     unrecorded: tuple[str, ...] = ()
     differences: tuple[FieldDrift, ...] = ()
     capped: bool = False
+    unreadable: bool = False
     node_count: int = 0
     inventory_count: int = 0
     compared: int = 0
@@ -120,12 +125,51 @@ class DriftReport:
         findings = self.findings()
         detail: dict[str, Any] = {
             "fingerprint": self.fingerprint(), "capped": self.capped,
+            "unreadable": self.unreadable,
             "node_count": self.node_count, "inventory_count": self.inventory_count,
         }
         for name, items in findings.items():
             detail[name] = items[:_DETAIL_LIMIT]
             detail[f"{name}_count"] = len(items)
         return detail
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What the node showed: its servers, and whether some may have stayed invisible."""
+
+    servers: tuple[BareMetalServer, ...]
+    capped: bool           # the list hit the 51 cap: unexpected servers beyond it unseen
+    unreadable: bool       # the full list was not valid JSON: fetched one by one
+    missing: tuple[str, ...] = ()  # expected ids the node does not have
+
+
+def list_node_servers(node: Client, auth: ManagerAuth, expected: Sequence[str]) -> NodeView:
+    """List the node (manager-signed), fetching the expected ids beyond the 51 cap.
+
+    The node writes its JSON without escaping (§2.5): one stored quote or backslash (from
+    a server registered by other means) makes the whole list unparseable. Then each
+    expected id is fetched alone, so only the broken record stays unreadable.
+    """
+    try:
+        listing = node.list_all_bare_metal(auth, expected)
+    except DecodeError as exc:
+        _LOGGER.warning("the node's list is not valid JSON (%s); fetching %d servers one "
+                        "by one", exc.reason, len(expected))
+    else:
+        return NodeView(listing.servers, listing.capped, False, listing.missing)
+    found: dict[str, BareMetalServer] = {}
+    missing = []
+    for wanted in dict.fromkeys(expected):
+        try:
+            server = node.get_bare_metal(wanted, auth)
+        except DecodeError:
+            continue  # this very record is unreadable: neither found nor missing
+        if server is None:
+            missing.append(wanted)
+        else:
+            found[server.node_id] = server
+    return NodeView(tuple(found.values()), False, True, tuple(missing))
 
 
 def node_differences(server: Server, creds: ServerCredentials | None,
@@ -199,8 +243,9 @@ class DriftChecker:
         """Compare node and inventory now; raise the client's error if the node fails."""
         servers = self._store.servers.find()
         creds = {c.server_id: c for c in self._store.servers.all_credentials()}
-        listed, capped = self._list(servers)
-        report = compare(servers, creds, listed, capped=capped, now=self._clock())
+        listed, view = self._list(servers)
+        report = compare(servers, creds, listed, capped=view.capped, now=self._clock())
+        report = dataclasses.replace(report, unreadable=view.unreadable)
         changed = self._record(report)
         if not report.clean:
             _LOGGER.warning("drift: %d missing on node, %d unknown on node, %d unrecorded, "
@@ -209,11 +254,11 @@ class DriftChecker:
                             len(report.differences))
         return dataclasses.replace(report, changed=changed)
 
-    def _list(self, servers: Sequence[Server]) -> tuple[list[BareMetalServer], bool]:
+    def _list(self, servers: Sequence[Server]) -> tuple[list[BareMetalServer], NodeView]:
         expected = [s.node_id or s.uuid for s in servers]
-        listing = self._node.list_all_bare_metal(self._auth, expected)
+        listing = list_node_servers(self._node, self._auth, expected)
         found = {s.node_id: s for s in listing.servers}
-        if listing.capped:
+        if listing.capped or listing.unreadable:
             # A registered server missing by node_id may sit under another node_id now
             # (deleted and re-added behind our back): look it up by uuid as well.
             known_uuids = {s.uuid for s in found.values()}
@@ -222,7 +267,7 @@ class DriftChecker:
                     extra = self._node.get_bare_metal(server.uuid, self._auth)
                     if extra is not None:
                         found[extra.node_id] = extra
-        return list(found.values()), listing.capped
+        return list(found.values()), listing
 
     def _record(self, report: DriftReport) -> bool:
         """Append a drift event when the findings changed since the last one recorded."""

@@ -216,9 +216,11 @@ def run_modify(ctx: OutboxContext, item: OutboxItem) -> None:
         _modify_failed(ctx, item, ctx.call_failed(exc))
         return
     with ctx.recording(item):
-        more = ctx.other_active(item, OP_MODIFY)
-        state = RegistrationState.UPDATING if more else RegistrationState.REGISTERED
-        ctx.store.servers.set_registration(server_id=server.id, state=state)
+        current = ctx.server(server.uuid)  # staff may have removed it meanwhile
+        if current is not None and current.state != RegistrationState.DELETING:
+            more = ctx.other_active(item, OP_MODIFY)
+            state = RegistrationState.UPDATING if more else RegistrationState.REGISTERED
+            ctx.store.servers.set_registration(server_id=current.id, state=state)
         ctx.complete(item, "ok", node_id=server.node_id)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from agent.drift import node_differences
+from agent.drift import list_node_servers, node_differences
 from agent.models import OutboxItem, RegistrationState, Server
 from agent.registry_outbox import OP_DELETE, OP_MODIFY, OutboxContext
 from agent.registry_policy import Failure, FailureKind, chunks, plan_after_failure
@@ -165,7 +165,7 @@ def _fetch_keys(ctx: OutboxContext, batch: Sequence[_Work]) -> None:
 def _lookup(ctx: OutboxContext, uuids: Iterable[str]) -> dict[str, BareMetalServer]:
     """Ask the node (manager-signed, past the 51 cap) for these uuids; uuid -> record."""
     wanted = list(uuids)
-    listing = ctx.node.list_all_bare_metal(ctx.auth, wanted)
+    listing = list_node_servers(ctx.node, ctx.auth, wanted)
     return {s.uuid: s for s in listing.servers if s.uuid in wanted}
 
 
