@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from agent.inventory import parse_inventory
 from agent.models import EventKind, OutboxState, RegistrationState
 from agent.registry import Registry
 from agent.store import Store
+from baremetal.errors import DecodeError
 from baremetal.signing import node_id_from_private_key
 from tests.integration.registry_driver import (
     inventory_csv,
@@ -165,3 +167,58 @@ def test_drift_reports_servers_added_removed_and_changed_behind_the_agent(
     again = registry.check_drift()  # same findings: no second event
     assert not again.changed
     assert len(store.events.page(kinds=[EventKind.REGISTRY], action="drift").items) == 1
+
+
+def test_a_server_deleted_behind_the_agent_fails_its_modify_and_can_be_registered_again(
+        registry: Registry, store: Store, emulator: EmulatorHandle) -> None:
+    _register(registry, 2)
+    old = store.servers.get_by_uuid(uuid="pc-001")
+    bm_post(emulator.url, "/bare_metal/delete", {
+        "peer_nodes_list": [], "additional": {"bare_metal_node_ids": [old.node_id]},
+        **signed_fields(emulator.manager_key)})
+    registry.update_server("pc-001", {"os": "Windows 11"}, actor="bob")
+    run = registry.process_outbox()
+    assert run.failed == 1
+    failed = store.servers.get_by_uuid(uuid="pc-001")
+    assert failed.state == RegistrationState.FAILED and failed.node_id is None
+    assert "node id not existed" in failed.state_detail
+    assert store.outbox.find(states=[OutboxState.DEAD])[0].key == "pc-001"
+
+    assert registry.register_pending(actor="bob") == 1
+    assert registry.process_outbox().done == 1
+    again = store.servers.get_by_uuid(uuid="pc-001")
+    assert again.state == RegistrationState.REGISTERED and again.node_id != old.node_id
+    node = {s.uuid: s for s in node_servers(emulator.url, emulator.manager_key)}
+    assert node["pc-001"].os == "Windows 11" and len(node) == 2
+    assert registry.check_drift().clean
+
+
+def test_no_secret_reaches_logs_or_events(registry: Registry, store: Store,
+                                          emulator: EmulatorHandle,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    _register(registry, 3)
+    registry.update_server("pc-001", {"ipmi_password": "T0pSecret"}, actor="bob")
+    registry.process_outbox()
+    registry.check_drift()
+    keys = [s.node_private_key for s in node_servers(emulator.url, emulator.manager_key)]
+    secrets = ["pw001x", "pw002x", "pw003x", "T0pSecret", emulator.manager_key, *keys]
+    events = repr(store.events.page(limit=500).items)
+    outbox = repr(store.outbox.find(limit=500))
+    for secret in secrets:
+        assert secret not in caplog.text and secret not in events and secret not in outbox
+
+
+def test_a_foreign_record_that_breaks_the_nodes_json_does_not_stop_registration(
+        registry: Registry, store: Store, emulator: EmulatorHandle) -> None:
+    # The node writes JSON unescaped (§2.5): this desc makes its whole list invalid.
+    register_servers(emulator, [{"uuid": "odd-1", "ip": "10.8.0.1", "desc": 'say "hi"',
+                                 "ipmi_hostname": "10.8.1.1", "ipmi_username": "root",
+                                 "ipmi_password": "x"}])
+    with pytest.raises(DecodeError):
+        node_servers(emulator.url, emulator.manager_key)
+    _register(registry, 3)
+    for server in store.servers.find():
+        assert server.state == RegistrationState.REGISTERED and server.has_node_key
+    report = registry.check_drift()
+    assert report.clean and report.unreadable and report.compared == 3
