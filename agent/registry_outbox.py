@@ -152,6 +152,10 @@ class OutboxContext:
             updated = self.store.outbox.fail(item_id=item.id, claim_token=item.claim_token or "",
                                              error=failure.text, delay_s=delay_s)
             server = self.server(item.key or "")
+            if server is None and registration.get("node_id"):
+                # Removed while its add was in flight: undo the registration on the node.
+                self.store.outbox.enqueue(op=OP_DELETE, key=item.key, payload={
+                    "uuid": item.key, "node_id": registration["node_id"]})
             if server is not None:
                 wait = max(0.0, updated.next_attempt_at - self.clock())
                 self.store.servers.set_registration(

@@ -230,3 +230,32 @@ def test_worker_registers_in_the_background_and_survives_a_dead_node(
     finally:
         worker.stop()
     assert not worker.running
+
+
+def test_removal_while_the_add_is_in_flight_ends_with_nothing_on_the_node(
+        store: Store, emulator: EmulatorHandle) -> None:
+    proxy = DelayProxy(urlsplit(emulator.url).port or 0)
+    try:
+        proxy.delay_s = 0.6
+        registry = make_registry(store, proxy.url, emulator.manager_key, timeout_s=3.0)
+        _import(registry, 2)
+        worker = threading.Thread(target=registry.process_outbox)
+        worker.start()
+        deadline = time.monotonic() + 5
+        while not store.outbox.find(states=[OutboxState.CLAIMED]):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)  # the add is now on its way: the node will act on it
+        registry.remove_server("pc-001", actor="bob")
+        worker.join(10)
+        pc1 = store.servers.get_by_uuid(uuid="pc-001")
+        assert pc1.state == RegistrationState.DELETING and pc1.node_id is not None
+        assert len(node_servers(emulator.url, emulator.manager_key)) == 2
+
+        proxy.delay_s = 0.0
+        assert registry.process_outbox().done == 1
+        assert [s.uuid for s in store.servers.find()] == ["pc-002"]
+        assert [s.uuid for s in node_servers(emulator.url, emulator.manager_key)] == ["pc-002"]
+        assert registry.check_drift().clean
+    finally:
+        proxy.close()
