@@ -90,14 +90,18 @@ def require_post(method: str) -> Reply | None:
     return None
 
 
-def parse_json_body(raw: bytes) -> dict[str, Any] | Reply:
-    """Apply the three body checks every handler makes, in the node's order."""
+def parse_json_body(raw: bytes, *, with_offset: bool = True) -> dict[str, Any] | Reply:
+    """Apply the three body checks every handler makes, in the node's order.
+
+    ``rest_list_image_servers`` alone omits the ``(<offset>)`` after the parse error.
+    """
     if not raw:
         return client_error(HTTP_BAD_REQUEST, RPC_INVALID_PARAMS, "http request body is empty")
     try:
         doc = rjson.parse(raw)
     except rjson.JsonParseError as exc:
-        text = f"json parse error: {exc.message}({exc.offset})"
+        where = f"({exc.offset})" if with_offset else ""
+        text = f"json parse error: {exc.message}{where}"
         return client_error(HTTP_BAD_REQUEST, RPC_INVALID_PARAMS, text)
     if not isinstance(doc, dict):
         return client_error(HTTP_BAD_REQUEST, RPC_INVALID_PARAMS, "invalid json")

@@ -20,6 +20,7 @@ from baremetal.emulator.envelope import (
     check_multisig_wallets,
     check_wallet_sign,
     has_peer_nodeid,
+    parse_json_body,
     renter_precheck,
     require_post,
 )
@@ -116,12 +117,27 @@ def rest_vm(prefix: str) -> Handler:
     """Return the handler of one VM prefix (``tasks``, ``images``, ...)."""
 
     def handler(ctx: HttpContext, req: HttpRequest, path: str) -> Reply:
-        routed = _route_vm(prefix, split_path(path))
+        segs = split_path(path)
+        if prefix == "images" and segs == ["servers"]:
+            return _list_image_servers(req)
+        routed = _route_vm(prefix, segs)
         if isinstance(routed, Reply):
             return routed
         return _relay_vm(ctx, req, routed)
 
     return handler
+
+
+def _list_image_servers(req: HttpRequest) -> Reply:
+    # Answered by the client node itself from its configured image servers, which the
+    # emulator has none of (rest_api_service.cpp:4360-4411); no envelope checks.
+    refused = require_post(req.method)
+    if refused:
+        return refused
+    doc = parse_json_body(req.body, with_offset=False)
+    if isinstance(doc, Reply):
+        return doc
+    return node_json('{"errcode":0, "message":{"image_server":[]}}')
 
 
 def _relay_vm(ctx: HttpContext, req: HttpRequest, timeout_message: str) -> Reply:

@@ -81,9 +81,6 @@ def test_node_info_of_the_manager_id_is_refused(rig):
     assert rig.relay.list_mining_nodes() == []
 
 
-@pytest.mark.xfail(strict=True, reason="emulator deviation: the real client node answers "
-                   "images/servers locally from its config (rest_api_service.cpp:4360-4411); "
-                   "the emulator relays it and wants a peer id")
 def test_image_servers_are_listed_by_the_client_node_itself(rig):
     reply = rig.relay.list_image_servers()
     assert reply.message == {"image_server": []}
