@@ -23,7 +23,8 @@ Repositories (keyword-only arguments, typed results from ``agent.models``):
 
 Store-wide: ``transaction()`` (group calls atomically; nested calls become savepoints),
 ``integrity_check()``, ``backup_to(path)``, ``schema_version()``, ``journal_mode()``,
-``close()``; module-level ``restore_backup(src, dest)``, ``backoff_delay``,
+``close()``; module-level ``restore_backup(src, dest)``, ``check_store_file(path)`` (read-only
+checks, returns the schema version), ``store_in_use(path)``, ``backoff_delay``,
 ``SCHEMA_VERSION``. Every failure is a ``StoreError`` leaf (``StoreFull`` on a full disk: the
 failed transaction is rolled back and the file stays intact) or a domain error
 (``ServerNotFound``, ``AlreadyExists``, ``LeaseLost``, ``ValidationError``...).
@@ -43,7 +44,14 @@ from agent.secrets import Sealer
 from agent.store._db import Database
 from agent.store._schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 from agent.store.accounts import SessionRepo, TokenRepo, UserRepo
-from agent.store.backup import backup_to, create_private_file, integrity_problems, restore_backup
+from agent.store.backup import (
+    backup_to,
+    check_store_file,
+    create_private_file,
+    integrity_problems,
+    restore_backup,
+    store_in_use,
+)
 from agent.store.checks import CheckRepo
 from agent.store.events import EventRepo
 from agent.store.hooks import DeepLinkRepo, NonceRepo
@@ -51,7 +59,8 @@ from agent.store.outbox import OutboxRepo, backoff_delay
 from agent.store.servers import IntentRepo, ServerRepo
 from agent.store.status import StatusRepo
 
-__all__ = ["SCHEMA_VERSION", "Store", "backoff_delay", "restore_backup"]
+__all__ = ["SCHEMA_VERSION", "Store", "backoff_delay", "check_store_file", "restore_backup",
+           "store_in_use"]
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -5,12 +5,15 @@ self-contained file (journal_mode=DELETE, mode 0600: it holds sealed secrets and
 hashes), checks it, and renames it into place atomically. ``restore_backup`` checks a backup
 (integrity, schema not newer than this code, a bm-agent store at all) and copies it over the
 store with the same API; the agent must be stopped, and the secrets key file is handled
-separately (the backup never contains it).
+separately (the backup never contains it). ``check_store_file`` runs the same checks on any
+store file without changing it (``bm-agent upgrade-check``); ``store_in_use`` tells whether
+another process has the store open (``bm-agent restore`` refuses then).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 from pathlib import Path
@@ -19,7 +22,12 @@ from agent.errors import StoreCorrupt, StoreError, StoreTooNew
 from agent.store._db import Database, translate_errors
 from agent.store._schema import SCHEMA_VERSION, schema_version
 
-__all__ = ["backup_to", "create_private_file", "integrity_problems", "restore_backup"]
+__all__ = ["backup_to", "check_store_file", "create_private_file", "integrity_problems",
+           "restore_backup", "store_in_use"]
+
+# Every connection to a WAL database holds a shared POSIX lock on this byte of the -shm
+# file for as long as it is open (SQLite os_unix.c: UNIX_SHM_DMS = (22 + 8) * 4 + 8).
+_SHM_DMS_OFFSET = 128
 
 
 def create_private_file(path: Path) -> None:
@@ -90,6 +98,29 @@ def _check_backup(src: Path) -> int:
     if version == 0 or "servers" not in tables:
         raise StoreCorrupt("not a bm-agent store", path=str(src))
     return version
+
+
+def check_store_file(path: Path) -> int:
+    """Check a store or backup read-only (integrity, schema not too new); return its version."""
+    return _check_backup(Path(path))
+
+
+def store_in_use(path: Path) -> bool:
+    """Tell whether another process has the store at ``path`` open (its -shm lock is held)."""
+    shm = Path(f"{Path(path).absolute()}-shm")
+    try:
+        fd = os.open(shm, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False  # no connection in WAL mode exists without its -shm file
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_OFFSET)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_OFFSET)
+        return False
+    finally:
+        os.close(fd)
 
 
 def restore_backup(src: Path, dest: Path) -> int:
