@@ -16,11 +16,20 @@ from agent.cli_context import CliError, Ctx, ExitCode
 from agent.cli_output import format_ts
 from agent.errors import ServerNotFound
 from agent.inventory import RowError, parse_inventory
-from agent.models import EventKind, EventRecord, RegistrationState, Role, Server, Verdict
+from agent.models import (
+    EventKind,
+    EventRecord,
+    OutboxState,
+    RegistrationState,
+    Role,
+    Server,
+    Verdict,
+)
 
 __all__ = ["event_dict", "label_text", "register", "resolve_server", "row_error_text"]
 
 _OUTBOX_ROUNDS = 50  # bound on outbox runs per command (each run handles up to 100 items)
+_WAITING_MAX = 100_000
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -108,7 +117,10 @@ def _server_dict(server: Server) -> dict[str, Any]:
 
 
 def _drain_outbox(ctx: Ctx) -> dict[str, int]:
-    """Run the outbox until it has nothing due (or the node stops answering)."""
+    """Make waiting outbox work due now (staff asked), run it; count what still waits."""
+    store = ctx.store()
+    for item in store.outbox.find(states=[OutboxState.PENDING], limit=_WAITING_MAX):
+        store.outbox.retry(item_id=item.id)
     totals = {"done": 0, "deferred": 0, "failed": 0, "reconciled": 0}
     registry = ctx.agent().registry
     for _ in range(_OUTBOX_ROUNDS):
@@ -117,6 +129,8 @@ def _drain_outbox(ctx: Ctx) -> dict[str, int]:
             totals[name] += int(getattr(run, name, 0))
         if run.claimed == 0 or run.deferred:
             break
+    counts = store.outbox.counts()
+    totals["waiting"] = counts[OutboxState.PENDING] + counts[OutboxState.CLAIMED]
     return totals
 
 
@@ -174,7 +188,7 @@ def cmd_register(ctx: Ctx) -> int:
     totals = _drain_outbox(ctx)
     servers = ctx.store().servers.find()
     if ctx.out.json_mode:
-        ctx.out.json({"ok": not (totals["deferred"] or totals["failed"]), "queued": queued,
+        ctx.out.json({"ok": not (totals["waiting"] or totals["failed"]), "queued": queued,
                       **totals, "servers": [{"uuid": s.uuid, "node_id": s.node_id,
                                              "state": str(s.state),
                                              "state_detail": s.state_detail} for s in servers]})
@@ -183,8 +197,8 @@ def cmd_register(ctx: Ctx) -> int:
                       [[s.uuid, ctx.out.t(f"registration.{s.state}"), _short(s.node_id),
                         s.state_detail] for s in servers])
         ctx.out.say("cli.register_summary", queued=queued, **totals)
-    if totals["deferred"]:
-        ctx.out.warn("cli.outbox_waiting", count=totals["deferred"])
+    if totals["waiting"]:
+        ctx.out.warn("cli.outbox_waiting", count=totals["waiting"])
         return int(ExitCode.UNREACHABLE)
     if totals["failed"]:
         return int(ExitCode.PARTIAL if totals["done"] else ExitCode.ERROR)
@@ -294,13 +308,13 @@ def cmd_rm(ctx: Ctx) -> int:
     server = resolve_server(ctx, ctx.args.id)
     actor = ctx.actor(Role.OPERATOR)
     ctx.agent().registry.remove_server(server.uuid, actor=actor)
-    totals = _drain_outbox(ctx) if server.node_id else {"deferred": 0}
+    totals = _drain_outbox(ctx) if server.node_id else {"waiting": 0}
     if ctx.out.json_mode:
-        ctx.out.json({"ok": True, "uuid": server.uuid, "pending_on_node": totals["deferred"]})
+        ctx.out.json({"ok": True, "uuid": server.uuid, "waiting": totals["waiting"]})
     else:
         ctx.out.say("cli.server_removed", uuid=server.uuid)
-    if totals["deferred"]:
-        ctx.out.warn("cli.outbox_waiting", count=totals["deferred"])
+    if totals["waiting"]:
+        ctx.out.warn("cli.outbox_waiting", count=totals["waiting"])
         return int(ExitCode.UNREACHABLE)
     return int(ExitCode.OK)
 
