@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from agent.metrics import Metrics
     from agent.service import Agent
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "create_app", "route_template"]
 
 API_PREFIX = "/api/v1"
 _DESCRIPTION = (
@@ -78,8 +78,25 @@ class _ObserveHttp:
         try:
             await self._app(scope, receive, send_observed)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self._metrics.observe_http(route, status, time.perf_counter() - started)
+            self._metrics.observe_http(route_template(scope), status,
+                                       time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """Return the matched route's template (``/api/v1/servers/{uuid}``), else "unmatched".
+
+    Rebuilt from the path and its parameters: routes of included routers only know their
+    path relative to their router. Labels stay bounded: one per route, never a raw path.
+    """
+    if scope.get("route") is None:
+        return "unmatched"
+    parts = str(scope.get("path", "")).split("/")
+    for name, value in dict(scope.get("path_params") or {}).items():
+        for index in range(len(parts) - 1, 0, -1):
+            if parts[index] == str(value):
+                parts[index] = "{" + name + "}"
+                break
+    return "/".join(parts)
 
 
 def _api_router() -> APIRouter:
