@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -48,6 +48,7 @@ __all__ = ["build_web_router"]
 
 _LOGGER = logging.getLogger(__name__)
 _MAX_FORM_FIELD = 512
+_MAX_FORM_BYTES = 8192
 
 
 def _safe_next(value: str | None) -> str:
@@ -55,6 +56,20 @@ def _safe_next(value: str | None) -> str:
     if value and value.startswith("/ui/") and not value.startswith("//") and "\\" not in value:
         return value
     return "/ui/"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """Parse a small urlencoded form (the only kind these pages send); last value wins."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return {}
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return dict(pairs)
 
 
 def _login_redirect(request: Request) -> Response:
@@ -108,8 +123,8 @@ class _Web:
         return secure(response)
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
-        fields = {k: str(form.get(k, ""))[:_MAX_FORM_FIELD]
+        form = await _form(request)
+        fields = {k: form.get(k, "")[:_MAX_FORM_FIELD]
                   for k in ("username", "password", "csrf_token", "next")}
         lang = self.lang(request)
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -137,7 +152,7 @@ class _Web:
         return secure(response)
 
     async def logout(self, request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         principal = await run_in_threadpool(session_principal, self.auth, request)
         if principal is not None:
             try:

@@ -97,7 +97,8 @@ var BM = (function () {
     var headers = {"Accept": "application/json", "X-CSRF-Token": csrf,
                    "Accept-Language": lang === "en" ? "en" : "zh-CN"};
     var init = {method: method, headers: headers, credentials: "same-origin", cache: "no-store"};
-    if (payload instanceof FormData) {
+    if (payload instanceof Blob) {
+      headers["Content-Type"] = payload.type || "application/octet-stream";
       init.body = payload;
     } else if (payload !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -126,7 +127,7 @@ var BM = (function () {
   function deeplinkState(freshness, result, rotatedAt, duplicates) {
     if (duplicates) return ["failed", t("ui.dl_duplicate")];
     if (result && result !== "ok") return ["failed", t("ui.dl_failed")];
-    if (freshness === "stale") return ["stale", t("ui.stale_rotation")];
+    if (freshness === "stale") return ["stale", t("ui.dl_stale")];
     if (freshness === "fresh" && rotatedAt) return ["fresh", t("ui.dl_fresh", {ago: ago(rotatedAt)})];
     if (freshness === "fresh") return ["fresh", t("ui.dl_no_boot")];
     return ["none", t("ui.dl_none")];

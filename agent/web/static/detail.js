@@ -71,7 +71,8 @@
     var dup = dl && dl.duplicate_with && dl.duplicate_with.length;
     var st = dl ? BM.deeplinkState(dl.freshness, dl.last_result, dl.last_rotated_at, dup) : BM.deeplinkState("unknown");
     facts(document.getElementById("deeplink"), [
-      [t("ui.dl_state"), el("span", {class: "dl-" + st[0], text: st[1]})],
+      [t("ui.dl_state"), el("span", {class: "dl-" + st[0],
+        text: st[0] === "stale" ? t("ui.stale_rotation") : st[1]})],
       [t("ui.device_id"), dl && dl.device_id || "—"],
       [t("ui.last_rotated"), dl && dl.last_rotated_at ? BM.stamp(dl.last_rotated_at) : t("ui.never")],
       [t("ui.last_boot_seen"), dl && dl.last_boot_seen_at ? BM.stamp(dl.last_boot_seen_at) : t("ui.never")],

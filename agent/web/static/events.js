@@ -17,17 +17,33 @@ var BMEvents = (function () {
   function resultText(e) {
     if (e.kind === "verdict") return BM.verdictLabel(e.result);
     var text = BM.tOr("result." + e.result, e.result || "");
+    if (e.result === "verified" || e.result === "unverified") return text;
     if (e.verified === true) return text + " · " + t("result.verified");
-    if (e.verified === false) return text + " · " + t("result.unverified");
+    if (e.verified === false && e.result === "ok") return text + " · " + t("result.unverified");
     return text;
   }
 
   function resultClass(e) {
     if (e.kind === "verdict") return "";
-    if (e.result && e.result !== "ok") return "res-failed";
     if (e.verified === true) return "res-verified";
-    if (e.verified === false) return "res-unverified";
+    if (e.result === "unverified" || (e.verified === false && e.result === "ok")) return "res-unverified";
+    if (FAILED.test(e.result || "")) return "res-failed";
     return "";
+  }
+
+  var FAILED = /^(failed|error|refused|conflict|not_found|dead|ipmi_.*)$/;
+
+  // Keys shown another way (action, result) or only in English (message): left out.
+  var HIDDEN = {device: 1, persistent: 1, uefi: 1, code: 1, command: 1, target: 1, message: 1,
+                reading: 1, duration_s: 1};
+
+  function readingText(r) {
+    if (!r) return "";
+    if (r.error) return BM.tOr("reason.ipmi_" + r.error, r.error);
+    var bits = [];
+    if (r.power) bits.push(BM.powerLabel(r.power));
+    if (r.boot_device) bits.push(BM.bootLabel(r.boot_device));
+    return bits.length ? t("ui.read_back", {state: bits.join(" · ")}) : "";
   }
 
   function detailText(e) {
@@ -37,11 +53,17 @@ var BMEvents = (function () {
       var why = (d.reasons || []).map(function (r) { return BM.tOr("reason." + r, r); }).join("; ");
       return prev + " → " + BM.verdictLabel(e.result) + (why ? " (" + why + ")" : "");
     }
-    return Object.keys(d).filter(function (k) { return k !== "device" && k !== "persistent" && k !== "uefi"; })
-      .map(function (k) {
-        var v = d[k];
-        return k + "=" + (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
-      }).join(", ");
+    var parts = [];
+    if (d.code && d.code.indexOf("ipmi_") === 0) parts.push(BM.tOr("reason." + d.code, d.code));
+    else if (d.code && d.code !== "verified" && d.code !== "unverified") parts.push(BM.tOr("ui.result_" + d.code, d.code));
+    var seen = readingText(d.reading);
+    if (seen) parts.push(seen);
+    if (typeof d.duration_s === "number") parts.push(d.duration_s.toFixed(1) + " s");
+    Object.keys(d).filter(function (k) { return !HIDDEN[k]; }).forEach(function (k) {
+      var v = d[k];
+      parts.push(k + "=" + (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)));
+    });
+    return parts.join(" · ");
   }
 
   /** One <tr> for an event record (API shape: id, ts, actor, kind, action, server_uuid, ...). */
@@ -49,10 +71,11 @@ var BMEvents = (function () {
     var cells = [el("td", {class: "nowrap", text: BM.stamp(e.ts)}),
                  el("td", {text: e.actor.charAt(0) === "@" ? BM.tOr("actor." + e.actor.slice(1), e.actor) : e.actor})];
     if (withServer) {
-      cells.push(el("td", {}, [e.server_uuid ? el("a", {href: "/ui/servers/" + encodeURIComponent(e.server_uuid),
+      cells.push(el("td", {class: "nowrap"}, [e.server_uuid ? el("a", {href: "/ui/servers/" + encodeURIComponent(e.server_uuid),
                                                          text: e.server_uuid}) : "—"]));
     }
-    cells.push(el("td", {text: actionText(e)}), el("td", {class: resultClass(e), text: resultText(e)}),
+    cells.push(el("td", {class: "nowrap", text: actionText(e)}),
+               el("td", {class: "nowrap " + resultClass(e), text: resultText(e)}),
                el("td", {text: detailText(e)}));
     return el("tr", {"data-event-id": String(e.id), "data-kind": e.kind}, cells);
   }

@@ -46,10 +46,11 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     if (!BM.canImport || !file.files.length) return;
-    var body = new FormData();
-    body.append("file", file.files[0]);
+    var chosen = file.files[0];
     upload.disabled = true;
-    BM.api("POST", ENDPOINTS.import, body).then(function (res) {
+    // The API takes the file itself as the body; the name tells CSV from JSON.
+    var url = ENDPOINTS.import + "?filename=" + encodeURIComponent(chosen.name);
+    BM.api("POST", url, chosen).then(function (res) {
       upload.disabled = false;
       if (res.ok && res.data) {
         show(res.data);
