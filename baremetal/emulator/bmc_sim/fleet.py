@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from baremetal.emulator.bmc_sim.procs import ChildProcess, free_port
 from baremetal.emulator.bmc_sim.ipmisim import (
     IpmiSimBmc,
     ipmi_sim_binary,
     launch_ipmi_sim,
     wait_ready,
 )
+from baremetal.emulator.bmc_sim.procs import ChildProcess, free_port
 
 __all__ = ["BmcSpec", "SimBmc", "fleet_kind", "start_fleet", "stop_all"]
 

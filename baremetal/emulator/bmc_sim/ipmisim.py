@@ -209,7 +209,8 @@ def launch_ipmi_sim(work_dir: Path, *, user: str = "admin", password: str = "pas
         folder.mkdir(parents=True, exist_ok=True)
     (state_dir / "power").write_text("1\n" if initial_power == "on" else "0\n")
     conf = work_dir / "lan.conf"
-    conf.write_text(lan_conf(port, user, password, f"'{HELPER}' '{state_dir}'",
+    # Run through sh: an installed wheel may not keep the helper's executable bit.
+    conf.write_text(lan_conf(port, user, password, f"/bin/sh '{HELPER}' '{state_dir}'",
                              ipmi15=ipmi15, ipmi20=ipmi20))
     emu = work_dir / "sim.emu"
     emu.write_text(_EMU)
