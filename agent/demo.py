@@ -171,8 +171,11 @@ def _announce(ctx: Ctx, summary: dict[str, Any]) -> None:
                 ("cli.demo_password_file", summary["admin_password_file"]),
                 ("cli.demo_config", summary["config"]), ("cli.demo_logs", summary["logs"]),
                 ("cli.demo_workdir", summary["workdir"])])
-    out.say("cli.demo_interesting", broken=BROKEN_DBC_UUID, idle=IDLE_UUID,
-            seconds=f"{ctx.args.idle_after:g}")
+    if summary["bmc_kind"] == "ipmi_sim":
+        out.say("cli.demo_interesting", broken=BROKEN_DBC_UUID, idle=IDLE_UUID,
+                seconds=f"{ctx.args.idle_after:g}")
+    else:
+        out.say("cli.demo_fakebmc_note")
     out.say("cli.demo_try", config=summary["config"])
     out.say("cli.demo_stop_hint")
     if out.json_mode:
