@@ -85,6 +85,9 @@ def test_demo_runs_for_its_duration_and_stops_everything(tmp_path: Path) -> None
             proc.kill()
     assert _gone(summary["pids"]) == []
     assert (workdir / "agent.toml").exists() and (workdir / "logs" / "agent.log").exists()
+    system = _cli(summary["config"], "--json", "events", "--kind", "system")
+    actions = [e["action"] for e in json.loads(system.out)["events"]]
+    assert actions[:2] == ["agent_stop", "agent_start"]  # SIGTERM stopped `serve` cleanly
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
