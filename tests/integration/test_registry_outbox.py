@@ -136,10 +136,10 @@ def test_node_down_then_up_defers_with_backoff_and_registers_each_once(
     started = time.monotonic()
     run = registry.process_outbox()
     assert (run.claimed, run.deferred, run.done) == (25, 25, 0)
-    assert time.monotonic() - started < 3.0  # one refused connection, not 25 deadlines
+    assert time.monotonic() - started < 5.0  # one refused connection, not 25 deadlines
     items = store.outbox.find(states=[OutboxState.PENDING])
     assert len(items) == 25 and all("NodeUnreachable" in i.last_error for i in items)
-    assert all(4.0 <= i.next_attempt_at - clock() <= 6.1 for i in items)  # 5 s +/- 20 %
+    assert all(4.0 <= i.next_attempt_at - i.updated_at <= 6.0 for i in items)  # 5 s +/- 20 %
     server = store.servers.get_by_uuid(uuid="pc-007")
     assert server.state == RegistrationState.PENDING
     assert "waiting for the node" in server.state_detail
@@ -223,7 +223,7 @@ def test_worker_registers_in_the_background_and_survives_a_dead_node(
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not store.events.page(action="worker_error").items:
             time.sleep(0.05)
-        time.sleep(0.5)
+        time.sleep(1.0)
         errors = store.events.page(action="worker_error").items
         assert len(errors) == 1 and "NodeUnreachable" in errors[0].detail["error"]
         assert worker.running and worker.errors >= 2
