@@ -77,7 +77,19 @@ class Cafe:
         machines = {node_ids[uuid]: {"status": "rented" if uuid in RENTED else "online"}
                     for uuid, *_ in LAYOUT}
         self.emulator.set_rentals({"current_block": 1000, "machines": machines})
+        self._rotated_codes()
         return node_ids
+
+    def _rotated_codes(self) -> None:
+        """Record DeepLink rotations as the boot hooks would (a second writer, like the CLI)."""
+        key = self.store_path.parent / "secrets.key"
+        with Store.open(self.store_path, sealer=Sealer.from_key_file(key)) as store:
+            for n, (uuid, *_rest) in enumerate(LAYOUT):
+                if uuid in ("pc-a02", "pc-b02"):
+                    continue
+                server = store.servers.get_by_uuid(uuid=uuid)
+                store.deeplink.record(server_id=server.id, result="ok", rotated=True,
+                                      boot_seen=True, device_id=f"{731000100 + n}")
 
     def stop(self) -> None:
         """Stop the agent first (it talks to the others), then the BMCs and the emulator."""

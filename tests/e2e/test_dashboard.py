@@ -141,7 +141,8 @@ def test_power_on_is_verified_and_a_mismatch_behind_the_back_shows(
     assert page.evaluate("window.__noReload") is True, "the grid refreshed without reloading"
     assert page.get_attribute(CELL.format("pc-b02"), "data-power") == "off"
     wait_verdict(page, "pc-c01", "unreachable")
-    grid = shot(page, artifacts_dir, "grid")
+    page.set_viewport_size({"width": 1180, "height": 560})
+    grid = shot(page, artifacts_dir, "grid", full=True)
     shutil.copyfile(grid, REPO / "docs" / "screenshot-grid.png")
     assert page.errors == []
 
@@ -235,6 +236,8 @@ def _form_login(url: str, role: str) -> requests.Session:
 
 def test_security_headers_csrf_and_no_secret_in_any_page(cafe: Cafe) -> None:
     url = cafe.url
+    root = requests.get(url + "/", timeout=10, allow_redirects=False)
+    assert root.status_code == 303 and root.headers["location"] == "/ui/"
     # The login form itself is CSRF-protected (double-submit cookie).
     bare = requests.post(f"{url}/ui/login", timeout=10, allow_redirects=False,
                          data={"username": "admin", "password": USERS["admin"][1],
