@@ -37,6 +37,7 @@ from agent.api import (
     routes_users,
 )
 from agent.api.errors import install_error_handlers
+from agent.api.rendering import RowRenderer
 
 if TYPE_CHECKING:
     from agent.metrics import Metrics
@@ -134,6 +135,7 @@ def create_app(agent: Agent, *, background: bool = False) -> FastAPI:
                   lifespan=lifespan)
     app.state.agent = agent
     app.state.default_lang = agent.settings.ui.default_lang
+    app.state.row_renderer = RowRenderer()
     install_error_handlers(app)
     app.include_router(routes_system.root_router)
     app.include_router(_api_router())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import SecretStr
 from starlette.responses import JSONResponse
 
@@ -67,14 +67,15 @@ def _labels(label: list[str]) -> dict[str, str]:
 
 
 @router.get("/servers", response_model=ServerListOut)
-def list_servers(_viewer: Viewer, agent: AgentDep, verdict: Verdict | None = None,
+def list_servers(request: Request, _viewer: Viewer, agent: AgentDep,
+                 verdict: Verdict | None = None,
                  label: list[str] = Query(default=[], max_length=8,  # noqa: B008
                                           description="key=value, e.g. zone=vip (repeatable)"),
                  state: RegistrationState | None = None) -> Response:
     """List servers with their current verdict and newest reading."""
-    rows = [server_row(s) for s in agent.list_servers(verdict=verdict, state=state,
-                                                      labels=_labels(label))]
-    return JSONResponse({"count": len(rows), "items": rows})
+    rows = agent.list_servers(verdict=verdict, state=state, labels=_labels(label))
+    return Response(request.app.state.row_renderer.render(rows),
+                    media_type="application/json")
 
 
 @router.get("/servers/{uuid}", response_model=ServerDetailOut,

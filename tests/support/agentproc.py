@@ -156,9 +156,12 @@ def _prepare_store(settings: Settings, users: dict[str, tuple[Role, str]]) -> di
 def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | None = None,
                 node_dat: Path | None = None, hook: bool = True,
                 users: dict[str, tuple[Role, str]] | None = None,
-                config: dict[str, Any] | None = None,
-                env: dict[str, str] | None = None) -> AgentProc:
-    """Prepare config, key, store and users in ``tmp_path/agent``; run ``bm-agent serve``."""
+                config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                before_start: Callable[[Settings], Any] | None = None) -> AgentProc:
+    """Prepare config, key, store and users in ``tmp_path/agent``; run ``bm-agent serve``.
+
+    ``before_start(settings)`` may seed the store (closed again) before the agent starts.
+    """
     tmp = tmp_path / "agent"
     tmp.mkdir(parents=True, exist_ok=True)
     if node_dat is None:
@@ -178,6 +181,8 @@ def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | N
     settings = load_settings(path, environ={})
     users = USERS if users is None else users
     tokens = _prepare_store(settings, users)
+    if before_start is not None:
+        before_start(settings)
     proc = spawn(python_module("agent", "serve", "--config", str(path)), name="agent",
                  env={"BM_AGENT_CONFIG": "", **(env or {})})
     handle = AgentProc(url=f"http://127.0.0.1:{port}", config_path=path, settings=settings,

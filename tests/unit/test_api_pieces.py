@@ -192,3 +192,20 @@ def test_deeplink_views_flag_duplicates(store):
     assert views["pc-2"].duplicate_with == ("pc-1",)
     assert views["pc-3"].duplicate_with == ()
     assert [v.uuid for v in deeplink_views(store, uuid="pc-2")] == ["pc-2"]
+
+
+def test_row_renderer_matches_json_and_reuses_rows(store):
+    from agent.api.rendering import RowRenderer
+    from agent.api.schemas import server_row
+
+    for n in range(3):
+        add(store, f"pc-{n}")
+    renderer = RowRenderer()
+    rows = store.status.find()
+    body = renderer.render(rows)
+    assert json.loads(body) == {"count": 3, "items": [server_row(r) for r in rows]}
+    assert renderer.render(rows) == body
+    assert json.loads(renderer.render(rows[1:]))["count"] == 2
+    store.servers.update(server_id=rows[0].server.id, desc="changed")  # a commit: new rows
+    assert json.loads(renderer.render(store.status.find()))["items"][0]["desc"] == "changed"
+    assert json.loads(renderer.render([])) == {"count": 0, "items": []}
