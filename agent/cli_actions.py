@@ -81,7 +81,7 @@ def _print_pass(ctx: Ctx, report: Any) -> None:
 
 
 def _power_text(ctx: Ctx, power: str | None) -> str | None:
-    return ctx.out.t(f"power.{power}") if power else None
+    return ctx.out.t_or(f"power.{power}", power) if power else None
 
 
 # --- power / bootdev -----------------------------------------------------------------

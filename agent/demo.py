@@ -152,8 +152,9 @@ def _print_checks(ctx: Ctx, checks: list[dict[str, Any]]) -> None:
         return
     ctx.out.say("cli.demo_first_pass")
     ctx.out.table(["ui.uuid", "ui.verdict", "ui.power", "ui.boot_device", "ui.detail"],
-                  [[c["uuid"], ctx.out.t(f"verdict.{c['verdict']}"), c["power"], c["bootdev"],
-                    c["detail"]] for c in checks])
+                  [[c["uuid"], ctx.out.t(f"verdict.{c['verdict']}"),
+                    ctx.out.t_or(f"power.{c['power']}", c["power"]) if c["power"] else None,
+                    c["bootdev"], c["detail"]] for c in checks])
 
 
 def _announce(ctx: Ctx, summary: dict[str, Any]) -> None:
