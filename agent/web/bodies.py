@@ -74,6 +74,8 @@ def import_page(principal: Principal, lang: str) -> Page:
     body = _TEMPLATES.render(
         "import.html", heading=t("ui.import_servers"), help=t("ui.import_help"),
         columns=",".join((*CSV_FIELDS, *OPTIONAL_FIELDS)), upload=t("ui.upload"),
+        register_label=t("ui.register_after_import"), choose=t("ui.choose_file"),
+        no_file=t("ui.no_file"),
         disabled=Markup("") if allowed else Markup("disabled"),
         viewer_note=_viewer_note(principal, lang, allowed), report=t("ui.import_report"))
     return Page("import", "ui.import", Markup(body), ("import.js",))

@@ -80,7 +80,8 @@ def test_login_and_the_cafe_at_a_glance(new_page: Any, artifacts_dir: Path) -> N
     assert page.errors == []
 
 
-def test_import_a_csv_with_a_per_row_report(new_page: Any, cafe: Cafe, tmp_path: Path) -> None:
+def test_import_a_csv_with_a_per_row_report(new_page: Any, cafe: Cafe, tmp_path: Path,
+                                            artifacts_dir: Path) -> None:
     bmc = cafe.bmcs["pc-a01"]
     extra = tmp_path / "more.csv"
     extra.write_text(
@@ -100,6 +101,8 @@ def test_import_a_csv_with_a_per_row_report(new_page: Any, cafe: Cafe, tmp_path:
     bad = page.locator('#import-rows tr[data-line="4"]')
     assert "uuid" in bad.inner_text().lower()
     assert page.locator('#import-rows tr[data-uuid="pc-c01"]').count() == 1
+    assert page.inner_text("#import-queued") == translate("ui.queued", "zh_CN", count=2)
+    shot(page, artifacts_dir, "import")
     page.click("#nav-grid")
     wait_verdict(page, "pc-c01", "unreachable")
     wait_verdict(page, "pc-c02", "auth_failed")
@@ -144,6 +147,31 @@ def test_power_on_is_verified_and_a_mismatch_behind_the_back_shows(
     page.set_viewport_size({"width": 1180, "height": 560})
     grid = shot(page, artifacts_dir, "grid", full=True)
     shutil.copyfile(grid, REPO / "docs" / "screenshot-grid.png")
+    assert page.errors == []
+
+
+def test_batch_boot_device_by_label_selection(new_page: Any, cafe: Cafe) -> None:
+    page = new_page("operator", lang="en")
+    page.select_option("#label-pick", "zone=vip")
+    assert page.inner_text("#sel-count") == "3 selected"
+    for uuid in ("pc-a01", "pc-a02", "pc-a03"):
+        assert page.is_checked(CELL.format(uuid) + " .pick")
+    page.check(CELL.format("pc-b03") + " .pick")  # plus one by its checkbox
+    page.click("#act")
+    page.select_option("#bm-boot-device", "pxe")
+    page.click('[data-action="bootdev"]')
+    assert page.inner_text(".confirm-text") == (
+        "set boot device (network (PXE), next boot only, legacy BIOS) on 4 servers?")
+    page.click("#bm-confirm")
+    page.wait_for_selector("#bm-results tbody tr", timeout=WAIT_MS)
+    outcomes = page.eval_on_selector_all(
+        "#bm-results tbody tr", "rows => rows.map(r => [r.dataset.uuid, r.dataset.outcome])")
+    assert sorted(u for u, _ in outcomes) == ["pc-a01", "pc-a02", "pc-a03", "pc-b03"]
+    assert all(o in ("verified", "unverified") for _, o in outcomes), outcomes
+    for uuid in ("pc-a01", "pc-a02", "pc-a03", "pc-b03"):
+        flags = cafe.bmcs[uuid].state()["boot_flags"]
+        assert flags[1] & 0x3C == 0x04, (uuid, flags)  # IPMI boot flags: selector 0001b = PXE
+    page.click("#bm-close")
     assert page.errors == []
 
 
@@ -203,6 +231,19 @@ def test_audit_log_is_paged_and_shows_verified_actions(new_page: Any,
     page.select_option("#kind", "all")
     page.wait_for_selector('#events tbody tr[data-kind="verdict"]')
     shot(page, artifacts_dir, "audit", full=True)
+    page.goto("/ui/audit?kind=all&limit=5")
+    page.wait_for_selector("#events tbody tr")
+    first = page.eval_on_selector_all("#events tbody tr", "rs => rs.map(r => +r.dataset.eventId)")
+    assert len(first) == 5 and first == sorted(first, reverse=True)
+    page.click("#older")
+    page.wait_for_function(f"() => +document.querySelector('#events tbody tr')"
+                           f".dataset.eventId < {first[-1] + 1}")
+    second = page.eval_on_selector_all("#events tbody tr", "rs => rs.map(r => +r.dataset.eventId)")
+    assert max(second) < min(first) and page.inner_text("#page-info") == "第 2 页"
+    page.click("#newer")
+    page.wait_for_function(f"() => +document.querySelector('#events tbody tr')"
+                           f".dataset.eventId === {first[0]}")
+    assert page.is_disabled("#newer")
     page.fill("#server-filter", "pc-b02")
     page.wait_for_function("""() => [...document.querySelectorAll('#events tbody tr')]
         .every(r => r.innerText.includes('pc-b02'))""")

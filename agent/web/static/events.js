@@ -92,6 +92,7 @@ var BMEvents = (function () {
     var current = null, next = null;
     var params = new URLSearchParams(location.search);
     kind.value = params.get("kind") || "audit";
+    var limit = Math.min(200, Math.max(1, parseInt(params.get("limit") || "50", 10) || 50));
     server.value = params.get("server") || "";
 
     function load(before) {
@@ -99,7 +100,7 @@ var BMEvents = (function () {
       if (kind.value) q.set("kind", kind.value);
       if (server.value.trim()) q.set("server", server.value.trim());
       if (before) q.set("before", String(before));
-      q.set("limit", "50");
+      q.set("limit", String(limit));
       BM.api("GET", "/ui/api/events?" + q.toString()).then(function (res) {
         if (!res.ok) {
           info.textContent = BM.errorText(res.status, res.data);
@@ -120,6 +121,7 @@ var BMEvents = (function () {
         var keep = new URLSearchParams();
         if (kind.value !== "audit") keep.set("kind", kind.value);
         if (server.value.trim()) keep.set("server", server.value.trim());
+        if (limit !== 50) keep.set("limit", String(limit));
         history.replaceState(null, "", location.pathname + (keep.toString() ? "?" + keep : ""));
       });
     }

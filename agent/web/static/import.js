@@ -32,6 +32,9 @@
     report.appendChild(el("p", {id: "import-summary", class: errors.length ? "notice" : "notice good",
       text: t("cli.import_summary", {created: created.length, updated: updated.length,
         unchanged: unchanged.length, rejected: errors.length})}));
+    if (typeof data.queued === "number") {
+      report.appendChild(el("p", {id: "import-queued", class: "muted", text: t("ui.queued", {count: data.queued})}));
+    }
     var rows = errors.map(rowError)
       .concat(created.map(function (u) { return rowOk(u, "created"); }))
       .concat(updated.map(function (u) { return rowOk(u, "updated"); }))
@@ -43,13 +46,18 @@
     panel.classList.remove("hidden");
   }
 
+  file.addEventListener("change", function () {
+    document.getElementById("file-name").textContent = file.files.length ? file.files[0].name : t("ui.no_file");
+  });
+
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     if (!BM.canImport || !file.files.length) return;
     var chosen = file.files[0];
     upload.disabled = true;
     // The API takes the file itself as the body; the name tells CSV from JSON.
-    var url = ENDPOINTS.import + "?filename=" + encodeURIComponent(chosen.name);
+    var url = ENDPOINTS.import + "?filename=" + encodeURIComponent(chosen.name) +
+      (document.getElementById("register").checked ? "&register=true" : "");
     BM.api("POST", url, chosen).then(function (res) {
       upload.disabled = false;
       if (res.ok && res.data) {
