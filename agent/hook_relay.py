@@ -176,9 +176,9 @@ class HookRelay:
         if len(servers) > 1 and macs:
             servers = [s for s in servers if s.mac in macs] or servers
         if not servers:
-            _LOGGER.warning("hook whoami from %s: no server has this IP", source_ip)
-            raise HookRefusal(403, "forbidden_source",
-                              f"no server is registered with IP {_plain_ip(source_ip)}")
+            shown = _plain_ip(source_ip) or "(unknown: proxy headers present)"
+            _LOGGER.warning("hook whoami from %s: no server has this IP", shown)
+            raise HookRefusal(403, "forbidden_source", f"no server is registered with IP {shown}")
         if len(servers) > 1:
             names = ", ".join(s.uuid for s in servers[:5])
             raise HookRefusal(403, "forbidden_source",

@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from agent.actions import ActionResult
 from agent.api.deps import AgentDep, Operator
 from agent.api.schemas import (
     ActionOut,
@@ -35,10 +34,6 @@ router = APIRouter(tags=["actions"], responses={
     409: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
-def _out(result: ActionResult) -> dict[str, Any]:
-    return result.to_dict()
-
-
 def _selection(agent: AgentDep, uuids: list[str], label: str | None) -> list[str]:
     chosen = agent.actions.select(uuids=uuids, label=label or None)
     if not chosen and not label:
@@ -50,7 +45,7 @@ def _selection(agent: AgentDep, uuids: list[str], label: str | None) -> list[str
 def power_one(uuid: str, body: PowerOneIn, operator: Operator, agent: AgentDep) -> Any:
     """Power one server on, off, soft (ACPI) or reset; read back until it holds."""
     [result] = agent.actions.power(uuids=[uuid], action=body.action, actor=operator.user.name)
-    return _out(result)
+    return result.to_dict()
 
 
 @router.post("/servers/{uuid}/bootdev", response_model=ActionOut)
@@ -59,7 +54,7 @@ def bootdev_one(uuid: str, body: BootdevOneIn, operator: Operator, agent: AgentD
     [result] = agent.actions.set_boot(uuids=[uuid], device=body.device,
                                       persistent=body.persistent, uefi=body.uefi,
                                       actor=operator.user.name)
-    return _out(result)
+    return result.to_dict()
 
 
 @router.post("/actions/power", response_model=ActionsOut)
@@ -67,7 +62,7 @@ def power_batch(body: PowerIn, operator: Operator, agent: AgentDep) -> Any:
     """Power a selection of servers; one result per server."""
     uuids = _selection(agent, body.uuids, body.label)
     results = agent.actions.power(uuids=uuids, action=body.action, actor=operator.user.name)
-    return {"results": [_out(r) for r in results]}
+    return {"results": [r.to_dict() for r in results]}
 
 
 @router.post("/actions/bootdev", response_model=ActionsOut)
@@ -77,5 +72,5 @@ def bootdev_batch(body: BootdevIn, operator: Operator, agent: AgentDep) -> Any:
     results = agent.actions.set_boot(uuids=uuids, device=body.device,
                                      persistent=body.persistent, uefi=body.uefi,
                                      actor=operator.user.name)
-    return {"results": [_out(r) for r in results]}
+    return {"results": [r.to_dict() for r in results]}
 

@@ -21,7 +21,6 @@ from tests.support.agentproc import USERS, SourceAddressAdapter
 from tests.support.bmc import start_fake_bmc
 from tests.support.emulator import start_emulator
 from tests.support.ports import free_port
-from tests.support.procs import Proc
 
 PASSWORDS = {"pc-s1": "Sk3yOne9x", "pc-s2": "Sk3yTwo7q", "pc-s3": "Sk3yThree5"}
 NEW_PASSWORD = "Sk3yNew4z"
@@ -29,15 +28,9 @@ CODES = ("Dl0codeAa11", "Dl0codeBb22")
 
 
 @pytest.fixture(scope="module")
-def cafe(module_agent_proc, tmp_path_factory):
+def cafe(module_agent_proc, module_spawn, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("secrets")
-    procs = []
-
-    def spawn(args, name="proc", env=None):
-        procs.append(Proc(args, tmp / f"{name}-{len(procs)}.log", env=env))
-        return procs[-1]
-
-    emu = start_emulator(spawn, tmp)
+    emu = start_emulator(module_spawn, tmp)
     bmc = start_fake_bmc(tmp / "bmc", password=PASSWORDS["pc-s1"])
     agent = module_agent_proc(emulator=emu, config={"log.level": "DEBUG"})
     link = None
@@ -48,8 +41,6 @@ def cafe(module_agent_proc, tmp_path_factory):
         if link is not None:
             link.stop()
         bmc.stop()
-        for proc in reversed(procs):
-            proc.stop()
 
 
 def _exercise(agent, emu, bmc):

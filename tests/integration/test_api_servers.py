@@ -17,7 +17,6 @@ import requests
 from tests.support.bmc import start_fake_bmc
 from tests.support.emulator import start_emulator
 from tests.support.ports import free_port
-from tests.support.procs import Proc
 
 HEADER = "uuid,ip,os,desc,ipmi_hostname,ipmi_username,ipmi_password,ipmi_port,labels"
 OK = ("pc-ok-1", "pc-ok-2")
@@ -29,15 +28,9 @@ def bmc_row(uuid, ip, bmc, labels, password=None):
 
 
 @pytest.fixture(scope="module")
-def cafe(module_agent_proc, tmp_path_factory):
+def cafe(module_agent_proc, module_spawn, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("servers")
-    procs = []
-
-    def spawn(args, name="proc", env=None):
-        procs.append(Proc(args, tmp / f"{name}-{len(procs)}.log", env=env))
-        return procs[-1]
-
-    emu = start_emulator(spawn, tmp)
+    emu = start_emulator(module_spawn, tmp)
     bmcs = [start_fake_bmc(tmp / f"bmc{i}", initial_power="off") for i in range(4)]
     agent = module_agent_proc(emulator=emu, config={
         "check.interval_s": 1.5, "check.deadline_s": 1.0, "actions.verify_deadline_s": 2.0})
@@ -55,8 +48,6 @@ def cafe(module_agent_proc, tmp_path_factory):
     yield {"agent": agent, "emu": emu, "bmcs": bmcs, "import": imported}
     for bmc in bmcs:
         bmc.stop()
-    for proc in reversed(procs):
-        proc.stop()
 
 
 def items(answer):

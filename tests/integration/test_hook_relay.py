@@ -56,18 +56,10 @@ def register(agent, *pcs):
 
 
 @pytest.fixture(scope="module")
-def cafe(module_agent_proc, tmp_path_factory):
+def cafe(module_agent_proc, module_spawn, tmp_path_factory):
     """One emulator, one agent, one registered PC with its DeepLink: shared by the module."""
-    from tests.support.procs import Proc
-
     tmp = tmp_path_factory.mktemp("cafe")
-    procs = []
-
-    def spawn(args, name="proc", env=None):
-        procs.append(Proc(args, tmp / f"{name}-{len(procs)}.log", env=env))
-        return procs[-1]
-
-    emu = start_emulator(spawn, tmp)
+    emu = start_emulator(module_spawn, tmp)
     agent = module_agent_proc(emulator=emu)
     node_ids = register(agent, (UUID, PC_IP))
     links = []
@@ -85,8 +77,6 @@ def cafe(module_agent_proc, tmp_path_factory):
            "deeplink": deeplink}
     for link in links:
         link.stop()
-    for proc in reversed(procs):
-        proc.stop()
 
 
 def hook_config(tmp_path, agent, *, source_ip=PC_IP, seed=None, name="hook"):

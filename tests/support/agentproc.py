@@ -8,7 +8,7 @@
   emulator the agent gets a node.dat of its own and a node URL where nothing listens
   (enough for auth, users, import, events; registration then waits in the outbox).
   ``module_agent_proc`` is the same factory shared by a test module (one start, ~2 s,
-  for tests that do not disturb each other).
+  for tests that do not disturb each other); ``module_spawn`` is ``spawn`` for a module.
 - ``SourceAddressAdapter``: a requests adapter that binds the client side to 127.0.0.N,
   as a GPU PC's hook does (the relay checks the TCP source address).
 
@@ -39,7 +39,7 @@ from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
 
 __all__ = ["USERS", "AgentProc", "SourceAddressAdapter", "agent_proc", "module_agent_proc",
-           "start_agent"]
+           "module_spawn", "start_agent"]
 
 READY_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 60.0
@@ -208,36 +208,45 @@ def _wait_ready(handle: AgentProc) -> None:
     raise RuntimeError(f"bm-agent not ready after {READY_TIMEOUT_S} s:\n{handle.log()[-4000:]}")
 
 
-@pytest.fixture
-def agent_proc(spawn: Callable[..., Proc], tmp_path: Path) -> Callable[..., AgentProc]:
-    """Factory: ``agent_proc(emulator=None, **start_agent options)``; stopped at teardown."""
+def _factory(spawn: Callable[..., Proc], make_dir: Callable[[], Path]
+             ) -> Callable[..., AgentProc]:
     def _start(emulator: Any = None, **options: Any) -> AgentProc:
         if emulator is not None:
             options.setdefault("node_url", emulator.url)
             options.setdefault("node_dat", emulator.data_dir / "dat" / "node.dat")
-        return start_agent(spawn, tmp_path, **options)
-
+        return start_agent(spawn, make_dir(), **options)
     return _start
 
 
+@pytest.fixture
+def agent_proc(spawn: Callable[..., Proc], tmp_path: Path) -> Callable[..., AgentProc]:
+    """Factory: ``agent_proc(emulator=None, **start_agent options)``; stopped at teardown."""
+    made: list[Path] = []
+
+    def make_dir() -> Path:
+        made.append(tmp_path / f"a{len(made)}")
+        return made[-1]
+    return _factory(spawn, make_dir)
+
+
 @pytest.fixture(scope="module")
-def module_agent_proc(tmp_path_factory: pytest.TempPathFactory
-                      ) -> Iterator[Callable[..., AgentProc]]:
-    """Like ``agent_proc``, for a whole test module; its processes stop after the module."""
+def module_spawn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Proc]]:
+    """Like ``spawn``, for a whole test module: its processes stop after the module."""
     started: list[Proc] = []
-    tmp_path = tmp_path_factory.mktemp("agent-module")
+    logs = tmp_path_factory.mktemp("procs")
 
     def _spawn(args: list[str], name: str = "proc", env: dict[str, str] | None = None) -> Proc:
-        proc = Proc(args, tmp_path / f"{name}-{len(started)}.log", env=env)
+        proc = Proc(args, logs / f"{name}-{len(started)}.log", env=env)
         started.append(proc)
         return proc
 
-    def _start(emulator: Any = None, **options: Any) -> AgentProc:
-        if emulator is not None:
-            options.setdefault("node_url", emulator.url)
-            options.setdefault("node_dat", emulator.data_dir / "dat" / "node.dat")
-        return start_agent(_spawn, tmp_path / f"a{len(started)}", **options)
-
-    yield _start
+    yield _spawn
     for proc in reversed(started):
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def module_agent_proc(module_spawn: Callable[..., Proc],
+                      tmp_path_factory: pytest.TempPathFactory) -> Callable[..., AgentProc]:
+    """Like ``agent_proc``, for a whole test module (stopped after it, by ``module_spawn``)."""
+    return _factory(module_spawn, lambda: tmp_path_factory.mktemp("agent"))
