@@ -54,9 +54,11 @@ _INVENTORY_BODY = {"requestBody": {"required": True, "content": {
 def row_error_out(error: RowError, lang: str) -> dict[str, Any]:
     """Return one refused import row with its message in ``lang``."""
     text = translate(f"import.{error.code}", lang, field=error.field, detail=error.detail)
+    # Line 0: refused when stored, not when parsed (the registry names the uuid instead).
+    message = translate("import.row", lang, line=error.line, message=text) if error.line \
+        else f"{error.uuid}: {text}"
     return {"line": error.line, "field": error.field, "code": error.code,
-            "detail": error.detail, "uuid": error.uuid,
-            "message": translate("import.row", lang, line=error.line, message=text)}
+            "detail": error.detail, "uuid": error.uuid, "message": message}
 
 
 def _labels(label: list[str]) -> dict[str, str]:
