@@ -1,11 +1,8 @@
 """The dashboard's read endpoints: compact JSON the browser polls (ETag / If-None-Match).
 
-- ``GET /ui/api/grid``: every server in one compact row (short keys, no secrets):
-  ``u`` uuid, ``ip``, ``d`` description, ``l`` labels, ``st`` registration state, ``v``
-  verdict, ``p`` power, ``b`` boot device, ``bp`` persistent, ``t`` last reading time,
-  ``e`` IPMI error class, ``dl`` DeepLink (``f`` freshness, ``rot`` last rotation, ``res``
-  last result, ``dup`` duplicate device code) or null. The ETag is a hash of the body, so
-  an unchanged grid answers 304 with no body; the body is cached per store state, so
+- ``GET /ui/api/grid``: every server in one compact row (``agent.web.grid_cache``), gzip
+  when accepted, the server time in ``X-Server-Time``. The ETag is a hash of the body, so
+  an unchanged grid answers 304 with no body; the body is built off the request path, so
   50 polls per second of 500 servers stay cheap.
 - ``GET /ui/api/servers/{uuid}``: the API's server detail shape (``ServerDetailOut``)
   plus the server's newest events, in one request.
@@ -20,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,78 +26,17 @@ from starlette.responses import Response
 
 from agent.api.schemas import deeplink_out, event_out, intent_out, reading_out, server_row
 from agent.auth import Authenticator
-from agent.deeplink_status import deeplink_views, freshness
+from agent.deeplink_status import deeplink_views
 from agent.errors import ValidationError
-from agent.models import EventKind, ServerStatus, Verdict
+from agent.models import EventKind
 from agent.store import Store
 from agent.web.access import api_principal
+from agent.web.grid_cache import GridCache
 
-__all__ = ["GridCache", "build_ui_api_router", "grid_row"]
+__all__ = ["build_ui_api_router", "server_detail"]
 
 _HISTORY = 60
 _EVENTS = 30
-
-
-def grid_row(status: ServerStatus, deeplink: dict[str, Any] | None) -> dict[str, Any]:
-    """Return one server's compact grid row."""
-    server, reading, verdict = status.server, status.reading, status.verdict
-    return {
-        "u": server.uuid, "ip": server.ip, "d": server.desc, "l": dict(server.labels),
-        "st": str(server.state),
-        "v": str(verdict.verdict) if verdict else str(Verdict.UNKNOWN),
-        "p": reading.power if reading else None,
-        "b": reading.boot_device if reading else None,
-        "bp": bool(reading.boot_persistent) if reading else False,
-        "t": reading.ts if reading else None,
-        "e": reading.error_class if reading else None,
-        "dl": deeplink,
-    }
-
-
-def _deeplink_cells(store: Store) -> tuple[dict[int, dict[str, Any]], tuple[Any, ...]]:
-    statuses = store.deeplink.all()
-    dups = {d for d, uuids in store.deeplink.duplicate_device_ids().items() if len(uuids) > 1}
-    cells = {s.server_id: {"f": freshness(s), "rot": s.last_rotated_at,
-                           "res": s.last_result, "dup": bool(s.device_id in dups)}
-             for s in statuses}
-    return cells, tuple((s.server_id, s.updated_at, s.last_boot_seen_at) for s in statuses)
-
-
-class GridCache:
-    """The encoded grid body and its ETag, rebuilt only when the rows changed."""
-
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
-        self._store = store
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._key: tuple[Any, ...] | None = None
-        self._rows: list[ServerStatus] = []  # held so the ids in _key cannot be reused
-        self._body = b""
-        self._etag = ""
-
-    def get(self) -> tuple[bytes, str]:
-        """Return (JSON body, strong ETag) for the current store state."""
-        # One caller at a time: after a pass, the first rebuilds (~15 ms) and the others
-        # then hit the cache, instead of all rebuilding at once and fighting for the GIL.
-        with self._lock:
-            rows = self._store.status.find()
-            cells, dl_key = _deeplink_cells(self._store)
-            # The status rows are immutable records shared from the store's cache: their
-            # identities change exactly when the store rebuilt them.
-            key = (tuple(id(r) for r in rows), dl_key)
-            if key != self._key:
-                servers = [grid_row(r, cells.get(r.server.id)) for r in rows]
-                body = json.dumps({"servers": servers}, ensure_ascii=False,
-                                  separators=(",", ":")).encode("utf-8")
-                etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-                self._key, self._rows, self._body, self._etag = key, rows, body, etag
-            return self._body, self._etag
-
-
-def _with_now(body: bytes, now: float) -> bytes:
-    # "now" lets the page show "12 s ago" without trusting the browser's clock; it is
-    # spliced in after hashing so the ETag stays the same while nothing changed.
-    return b'{"now":' + f"{now:.3f}".encode() + b"," + body[1:]
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -144,16 +79,22 @@ def build_ui_api_router(*, store: Store, auth: Authenticator,
                         clock: Callable[[], float] = time.time) -> APIRouter:
     """Return the router of the dashboard's read endpoints (paths start with /ui/api)."""
     router = APIRouter(prefix="/ui/api", include_in_schema=False)
-    grid = GridCache(store, clock)
+    grid = GridCache(store)
 
     @router.get("/grid")
     def grid_data(request: Request) -> Response:
         api_principal(auth, request)
-        body, etag = grid.get()
-        if _not_modified(request, etag):
-            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
-        return Response(_with_now(body, clock()), media_type="application/json",
-                        headers={"ETag": etag, "Cache-Control": "no-cache"})
+        current = grid.get()
+        # The server's clock in a header: the page shows "12 s ago" without trusting the
+        # browser's clock, and the body (and its ETag) stays the same while nothing changed.
+        headers = {"ETag": current.etag, "Cache-Control": "no-cache",
+                   "Vary": "Accept-Encoding", "X-Server-Time": f"{clock():.3f}"}
+        if _not_modified(request, current.etag):
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(current.gzipped, media_type="application/json", headers=headers)
+        return Response(current.body, media_type="application/json", headers=headers)
 
     @router.get("/servers/{uuid}")
     def detail_data(request: Request, uuid: str) -> Response:

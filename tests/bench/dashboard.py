@@ -8,7 +8,8 @@ Measures (``python -m tests.bench.dashboard``; ``main()`` returns the numbers as
   median of a few cold loads;
 - the grid data endpoint (``GET /ui/api/grid``) under 50 requests/s for 20 s, driven by a
   separate loader process (``python -m tests.bench.dashboard --load``: open-loop schedule,
-  one connection per worker thread, bounded), while a writer records a new monitor pass
+  one connection per worker thread, bounded; gzip accepted like a browser), while a writer
+  records a new monitor pass
   every 2 s (so the ETag changes and bodies are rebuilt); both full answers and
   conditional ones (``If-None-Match``) are measured. Latency is from the scheduled send time
   (no coordinated omission).
@@ -190,7 +191,9 @@ def _worker(host: str, port: int, cookie: str, conditional: bool, jobs: queue.Qu
         scheduled = jobs.get()
         if scheduled is None:
             return
-        headers = {"Cookie": f"bm_session={cookie}", "Accept": "application/json"}
+        # What the dashboard's poll sends (a browser always accepts gzip).
+        headers = {"Cookie": f"bm_session={cookie}", "Accept": "application/json",
+                   "Accept-Encoding": "gzip"}
         if conditional and etag:
             headers["If-None-Match"] = etag
         try:

@@ -217,6 +217,10 @@ def test_language_switch(new_page: Any) -> None:
     page.click('.langs a[data-lang="zh_CN"]')
     page.wait_for_selector("#events tbody tr")
     assert page.inner_text("h1") == "审计日志"
+    page.click("#logout")
+    page.wait_for_url("**/ui/login")
+    page.goto("/ui/")
+    page.wait_for_url(re.compile(r".*/ui/login\?next=.*"))
     assert page.errors == []
 
 

@@ -179,7 +179,6 @@
   }
 
   function accept(data) {
-    BM.setServerNow(data.now);
     var known = new Set();
     data.servers.forEach(function (s) { s.h = haystack(s); known.add(s.u); });
     state.servers = data.servers;
@@ -198,6 +197,8 @@
   function poll() {
     var headers = state.etag ? {"If-None-Match": state.etag} : {};
     return BM.api("GET", DATA_URL, undefined, headers).then(function (res) {
+      var serverTime = res.headers && parseFloat(res.headers.get("X-Server-Time"));
+      if (serverTime) BM.setServerNow(serverTime);
       if (res.status === 200 && res.data) {
         state.etag = res.headers.get("ETag");
         accept(res.data);
