@@ -202,7 +202,7 @@ def test_a_viewer_cannot_act(new_page: Any, cafe: Cafe) -> None:
     assert page.errors == []
 
 
-def test_language_switch(new_page: Any) -> None:
+def test_language_switch(new_page: Any, artifacts_dir: Path) -> None:
     page = new_page("admin")
     assert page.inner_text("#nav-grid") == "总览"
     page.click('.langs a[data-lang="en"]')
@@ -211,6 +211,7 @@ def test_language_switch(new_page: Any) -> None:
     assert page.inner_text("#nav-grid") == "Dashboard"
     assert page.inner_text('.chip[data-verdict=""] span') == "All"
     assert page.inner_text(CELL.format("pc-a02") + " .badge") == "expected off"
+    shot(page, artifacts_dir, "grid-en")
     page.click("#nav-audit")  # the choice sticks (cookie)
     page.wait_for_selector("#events tbody tr")
     assert page.inner_text("h1") == "Audit log"
