@@ -117,9 +117,7 @@ def render_page(page: Page, *, principal: Principal, lang: str, path: str,
         can_import="true" if can_import(principal) else "false",
         user=user.name, language=translate("ui.language", lang),
         langs=lang_links(path, query, lang), logout=translate("ui.logout", lang),
-        body=page.body)
-    if extra:
-        html = html.replace("<body ", f"<body {extra} ", 1)
+        body=page.body, body_attrs=extra)
     return html
 
 
