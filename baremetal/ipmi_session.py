@@ -130,6 +130,28 @@ def _install_wakeup_fix() -> None:
 
         session_cls.awaitresponse = awaitresponse
         pyghmi_session._io_wait = io_wait
+        _merge_session_locks()
+
+
+def _merge_session_locks() -> None:
+    """Make pyghmi's KEEPALIVE_SESSIONS and WAITING_SESSIONS one RLock (AB-BA deadlock).
+
+    pyghmi 1.6.19 takes them in both orders: ``send_payload`` holds KEEPALIVE_SESSIONS and
+    ``_xmit_packet`` then takes WAITING_SESSIONS, while ``awaitresponse`` and
+    ``wait_for_rsp`` hold WAITING_SESSIONS and call ``_timedout``, which retransmits or
+    re-logs through ``send_payload`` (KEEPALIVE_SESSIONS). A slow BMC (retransmits) plus
+    any concurrent send froze every IPMI call of the process for good (reproduced: one
+    ipmi_sim answering after 6 s among 16, 8 threads, within 5 cold passes; every later
+    call timed out and ``BmcClient.close()`` hung in logout). One reentrant lock cannot be
+    taken in two orders. pyghmi looks both names up at each use, and this runs before
+    the first session exists (under ``_FIX_LOCK``).
+    """
+    if all(hasattr(pyghmi_session, n) for n in ("KEEPALIVE_SESSIONS", "WAITING_SESSIONS")):
+        shared = threading.RLock()
+        pyghmi_session.KEEPALIVE_SESSIONS = shared
+        pyghmi_session.WAITING_SESSIONS = shared
+    else:
+        _LOGGER.warning("pyghmi internals changed; session locks not merged")
 
 
 def _queue_to_check(myaddr: Any, evq: Any) -> Any:
