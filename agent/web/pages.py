@@ -30,6 +30,7 @@ ENDPOINTS = {
     "import": "/api/v1/servers/import",
 }
 _TEMPLATES = Templates()
+_SHARED_CLI_KEYS = frozenset({"cli.import_summary", "cli.no_servers"})
 _NAV = (("grid", "/ui/", "ui.dashboard"), ("audit", "/ui/audit", "ui.audit"),
         ("import", "/ui/import", "ui.import"))
 
@@ -78,6 +79,12 @@ def lang_links(path: str, query: Mapping[str, str], lang: str) -> Markup:
     return Markup("".join(links))
 
 
+def _page_catalogue(lang: str) -> dict[str, str]:
+    """Return the strings the scripts may show: all but the CLI's (two are shared)."""
+    return {k: v for k, v in catalogue(lang).items()
+            if not k.startswith("cli.") or k in _SHARED_CLI_KEYS}
+
+
 def _html_lang(lang: str) -> str:
     return "zh-CN" if lang == "zh_CN" else "en"
 
@@ -110,7 +117,7 @@ def render_page(page: Page, *, principal: Principal, lang: str, path: str,
         "page.html", html_lang=_html_lang(lang), lang=lang, page=page.name,
         csrf=session.csrf_token if session else "", static=prefix,
         title=translate(page.title_key, lang), app_title=translate("ui.app_title", lang),
-        i18n=json_block("bm-i18n", dict(catalogue(lang))),
+        i18n=json_block("bm-i18n", _page_catalogue(lang)),
         endpoints=json_block("bm-endpoints", ENDPOINTS), scripts=scripts, nav=nav,
         role=str(user.role), role_label=translate(f"role.{user.role}", lang),
         can_act="true" if can_act(principal) else "false",
