@@ -8,7 +8,7 @@ requests must carry the session's CSRF token in ``X-CSRF-Token``. Roles: ``Viewe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, Request
@@ -46,13 +46,20 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def get_agent(request: Request) -> Agent:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in
+# its thread pool, and each such hop waits for the GIL again when the monitor is busy.
+
+async def get_agent(request: Request) -> Agent:
     """Return the Agent the app was created with."""
     return cast("Agent", request.app.state.agent)
 
 
+async def _lang(request: Request) -> str:
+    return request_lang(request)
+
+
 AgentDep = Annotated["Agent", Depends(get_agent)]
-Lang = Annotated[str, Depends(request_lang)]
+Lang = Annotated[str, Depends(_lang)]
 
 
 def client_ip(request: Request) -> str:
@@ -74,8 +81,9 @@ def current_principal(request: Request, agent: AgentDep) -> Principal:
     raise AuthFailed("no credentials")
 
 
-def _require(role: Role) -> Callable[[Principal], Principal]:
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def _require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]
+                         ) -> Principal:
         require_role(principal.user, role)
         return principal
     dependency.__name__ = f"require_{role}"
