@@ -38,6 +38,7 @@ from agent.api import (
 )
 from agent.api.errors import install_error_handlers
 from agent.api.rendering import RowRenderer
+from agent.api.schemas import ErrorOut
 
 if TYPE_CHECKING:
     from agent.metrics import Metrics
@@ -101,7 +102,11 @@ def route_template(scope: Scope) -> str:
 
 
 def _api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
+    # Documented on every route, in the one error shape: malformed body (400), no or bad
+    # credentials (401), role too low or CSRF (403), unknown id (404), refused value (422),
+    # store busy (503).
+    router = APIRouter(prefix=API_PREFIX, responses={
+        status: {"model": ErrorOut} for status in (400, 401, 403, 404, 422, 503)})
     for module in (routes_auth, routes_users, routes_servers, routes_actions, routes_events,
                    routes_deeplink, routes_hook):
         router.include_router(module.router)

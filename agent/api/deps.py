@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CSRF_HEADER",
     "MAX_BODY_BYTES",
+    "MAX_ID",
     "SESSION_COOKIE",
     "Admin",
     "AgentDep",
@@ -43,6 +44,7 @@ __all__ = [
 SESSION_COOKIE = "bm_session"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_ID = 2**63 - 1  # SQLite's INTEGER range: larger ids are refused (422), not a 500
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

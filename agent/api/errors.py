@@ -45,7 +45,9 @@ _BAREMETAL: tuple[tuple[type[bm.BaremetalError], int, str], ...] = (
     (bm.InvalidInput, 422, "invalid_input"),
     (bm.BaremetalError, 502, "upstream_error"),
 )
-_HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+# Starlette/FastAPI's own refusals (400: a body that is not JSON or not UTF-8).
+_HTTP_CODES = {400: "bad_request", 404: "route_not_found", 405: "method_not_allowed",
+               413: "payload_too_large"}
 
 
 def request_lang(request: Request) -> str:
@@ -129,7 +131,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    message = translate(code, request_lang(request), status=exc.status_code)
+    message = translate(code, request_lang(request), status=exc.status_code,
+                        detail=str(exc.detail)[:200])
     return JSONResponse(error_body(code, message), status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
 

@@ -10,9 +10,9 @@ only in that answer.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from agent.api.deps import SESSION_COOKIE, AgentDep, Viewer, client_ip
+from agent.api.deps import MAX_ID, SESSION_COOKIE, AgentDep, Viewer, client_ip
 from agent.api.schemas import (
     ErrorOut,
     LoginIn,
@@ -92,7 +92,8 @@ def list_tokens(principal: Viewer, agent: AgentDep) -> list[TokenInfoOut]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
-def revoke_token(token_id: int, principal: Viewer, agent: AgentDep) -> Response:
+def revoke_token(principal: Viewer, agent: AgentDep,
+                 token_id: int = Path(ge=1, le=MAX_ID)) -> Response:
     """Revoke one of the caller's tokens (an admin may revoke anyone's)."""
     own = {t.id for t in agent.store.tokens.for_user(user_id=principal.user.id)}
     if token_id not in own and not principal.user.role.allows(Role.ADMIN):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 from starlette.responses import JSONResponse
 
-from agent.api.deps import AgentDep, Viewer
+from agent.api.deps import MAX_ID, AgentDep, Viewer
 from agent.api.schemas import ErrorOut, EventPageOut, event_out
 from agent.models import EventKind
 
@@ -29,7 +29,8 @@ def _page(agent: AgentDep, kinds: list[EventKind], before_id: int | None, limit:
 @router.get("/events", response_model=EventPageOut)
 def events(_viewer: Viewer, agent: AgentDep,
            kind: list[EventKind] = Query(default=[]),  # noqa: B008
-           before_id: int | None = Query(None, ge=1), limit: int = Query(50, ge=1, le=500),
+           before_id: int | None = Query(None, ge=1, le=MAX_ID),
+           limit: int = Query(50, ge=1, le=500),
            server: str | None = Query(None, max_length=64),
            action: str | None = Query(None, max_length=64),
            since: float | None = Query(None, description="Unix seconds")) -> Response:
@@ -38,7 +39,8 @@ def events(_viewer: Viewer, agent: AgentDep,
 
 
 @router.get("/audit", response_model=EventPageOut)
-def audit(_viewer: Viewer, agent: AgentDep, before_id: int | None = Query(None, ge=1),
+def audit(_viewer: Viewer, agent: AgentDep,
+          before_id: int | None = Query(None, ge=1, le=MAX_ID),
           limit: int = Query(50, ge=1, le=500),
           server: str | None = Query(None, max_length=64),
           action: str | None = Query(None, max_length=64),
