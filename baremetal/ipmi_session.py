@@ -130,11 +130,11 @@ def _install_wakeup_fix() -> None:
 
         session_cls.awaitresponse = awaitresponse
         pyghmi_session._io_wait = io_wait
-        _merge_session_locks()
+        _fix_session_lock_order()
 
 
-def _merge_session_locks() -> None:
-    """Make pyghmi's KEEPALIVE_SESSIONS and WAITING_SESSIONS one RLock (AB-BA deadlock).
+def _fix_session_lock_order() -> None:
+    """Stop pyghmi's AB-BA deadlock between KEEPALIVE_SESSIONS and WAITING_SESSIONS.
 
     pyghmi 1.6.19 takes them in both orders: ``send_payload`` holds KEEPALIVE_SESSIONS and
     ``_xmit_packet`` then takes WAITING_SESSIONS, while ``awaitresponse`` and
@@ -142,16 +142,32 @@ def _merge_session_locks() -> None:
     re-logs through ``send_payload`` (KEEPALIVE_SESSIONS). A slow BMC (retransmits) plus
     any concurrent send froze every IPMI call of the process for good (reproduced: one
     ipmi_sim answering after 6 s among 16, 8 threads, within 5 cold passes; every later
-    call timed out and ``BmcClient.close()`` hung in logout). One reentrant lock cannot be
-    taken in two orders. pyghmi looks both names up at each use, and this runs before
-    the first session exists (under ``_FIX_LOCK``).
+    call timed out and ``BmcClient.close()`` hung in logout). ``_timedout`` now runs with
+    WAITING_SESSIONS released (and re-taken before it returns), so every nesting is
+    KEEPALIVE -> WAITING. The callers only pop from ``waiting_sessions`` before calling
+    it and iterate over their own list. (Merging the two locks also ends the deadlock but
+    made 100 parallel cold logins 3x slower.)
     """
-    if all(hasattr(pyghmi_session, n) for n in ("KEEPALIVE_SESSIONS", "WAITING_SESSIONS")):
-        shared = threading.RLock()
-        pyghmi_session.KEEPALIVE_SESSIONS = shared
-        pyghmi_session.WAITING_SESSIONS = shared
-    else:
-        _LOGGER.warning("pyghmi internals changed; session locks not merged")
+    session_cls = getattr(pyghmi_session, "Session", None)
+    lock = getattr(pyghmi_session, "WAITING_SESSIONS", None)
+    if session_cls is None or not hasattr(lock, "_is_owned"):
+        _LOGGER.warning("pyghmi internals changed; session lock order not fixed")
+        return
+    original = session_cls._timedout
+
+    def _timedout(self: Any) -> Any:
+        waiting = pyghmi_session.WAITING_SESSIONS
+        depth = 0
+        while waiting._is_owned():
+            waiting.release()
+            depth += 1
+        try:
+            return original(self)
+        finally:
+            for _ in range(depth):
+                waiting.acquire()
+
+    session_cls._timedout = _timedout
 
 
 def _queue_to_check(myaddr: Any, evq: Any) -> Any:
