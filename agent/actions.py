@@ -71,8 +71,9 @@ class ActionResult:
 
     ``code``: ``verified``, ``unverified``, ``conflict``, ``not_found``, or ``ipmi_<kind>``
     (``ipmi_unreachable``, ``ipmi_timeout``, ``ipmi_auth``, ``ipmi_busy``,
-    ``ipmi_unsupported``, ``ipmi_protocol``) when the command itself failed, ``failed``
-    for an internal error (logged).
+    ``ipmi_unsupported``, ``ipmi_protocol``) when the command itself failed,
+    ``bmc_settings_invalid`` (e.g. a password IPMI 2.0 cannot carry), ``failed`` for an
+    internal error (logged).
     """
 
     uuid: str
@@ -232,8 +233,12 @@ class Actions:
             return ActionResult(uuid, request.action, False, False, "not_found",
                                 f"server {uuid} not found")
         creds = self._store.servers.credentials(server_id=server.id)
-        addr = BmcAddress(host=creds.ipmi_host, port=creds.ipmi_port or 623,
-                          username=creds.ipmi_user, password=creds.ipmi_password.reveal())
+        try:
+            addr = BmcAddress(host=creds.ipmi_host, port=creds.ipmi_port or 623,
+                              username=creds.ipmi_user, password=creds.ipmi_password.reveal())
+        except ValueError as exc:  # e.g. a password longer than IPMI 2.0 allows
+            return ActionResult(uuid, request.action, False, False, "bmc_settings_invalid",
+                                f"the stored BMC settings cannot be used: {exc}")
         request.record_intent(server.id, actor)
         try:
             request.send(addr)

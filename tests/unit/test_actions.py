@@ -107,3 +107,16 @@ def test_result_to_dict_is_json_ready() -> None:
                           ActionReading(power="on"))
     data = result.to_dict()
     assert data["reading"]["power"] == "on" and data["code"] == "verified"
+
+
+def test_unusable_bmc_settings_are_reported_without_touching_intent(store: Store,
+                                                                     actions: Actions) -> None:
+    store.servers.add(uuid="long", ip="127.0.0.9", ipmi_host="127.0.0.1", ipmi_user="admin",
+                      ipmi_password=Secret("p" * 25))  # IPMI 2.0 carries at most 20 bytes
+    (result,) = actions.power(uuids=["long"], action="on", actor="alice")
+    assert (result.ok, result.code) == (False, "bmc_settings_invalid")
+    assert "p" * 25 not in result.message
+    server = store.servers.get_by_uuid(uuid="long")
+    assert store.intents.get(server_id=server.id).power is None
+    (event,) = store.events.page(kinds=[EventKind.AUDIT]).items
+    assert (event.result, event.detail["code"]) == ("failed", "bmc_settings_invalid")
