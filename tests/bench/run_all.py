@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import sys
 import time
@@ -26,7 +27,9 @@ def run(names: tuple[str, ...] = BENCHES) -> dict[str, Any]:
             results[name] = {"skipped": "not present"}
             continue
         try:
-            results[name] = module.main()
+            # Benches with their own argument parser get an empty argv (their defaults).
+            takes_argv = "argv" in inspect.signature(module.main).parameters
+            results[name] = module.main([]) if takes_argv else module.main()
         except Exception as exc:  # one broken bench must not hide the others
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"[bench] {name} took {time.monotonic() - started:.1f}s", file=sys.stderr)

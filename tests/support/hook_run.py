@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from tests.support.procs import python_module
 
 __all__ = ["HookRun", "register_pc", "run_hook", "write_hook_config", "write_key"]
 
@@ -60,13 +59,31 @@ def write_hook_config(path: Path, sections: dict[str, dict[str, Any]]) -> str:
     return str(path)
 
 
+# Runs the hook's main() in a fresh interpreter and records its own peak RSS (VmHWM) at
+# exit. wait4's ru_maxrss is no good here: Linux carries the forking parent's high-water
+# mark across fork/vfork and exec, so a big test process would inflate the figure.
+_LAUNCHER = """
+import atexit, os, sys
+def _peak():
+    with open('/proc/self/status') as fh:
+        kib = next(int(line.split()[1]) for line in fh if line.startswith('VmHWM:'))
+    with open(os.environ['BM_BENCH_PEAK_FILE'], 'w') as out:
+        out.write(str(kib))
+atexit.register(_peak)
+from boot_hooks.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def run_hook(spawn: Any, config_path: str, timeout: float = 60.0,
              env: dict[str, str] | None = None) -> HookRun:
-    """Run ``python -m boot_hooks --config FILE`` to completion; return code, log, time, RSS."""
+    """Run bm-hook's main with ``--config FILE`` to completion; return code, log, time, RSS."""
+    peak_file = Path(config_path).with_suffix(".peak")
+    env = {**(env or {}), "BM_BENCH_PEAK_FILE": str(peak_file)}
     started = time.monotonic()
-    proc = spawn(python_module("boot_hooks", "--config", config_path), name="hook", env=env)
+    proc = spawn([sys.executable, "-c", _LAUNCHER, "--config", config_path], name="hook", env=env)
     while True:
-        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status, _rusage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() - started > timeout:
@@ -75,4 +92,5 @@ def run_hook(spawn: Any, config_path: str, timeout: float = 60.0,
         time.sleep(0.005)
     elapsed = time.monotonic() - started
     proc.popen.returncode = os.waitstatus_to_exitcode(status)
-    return HookRun(proc.popen.returncode, proc.log(), elapsed, rusage.ru_maxrss)
+    peak_kib = int(peak_file.read_text()) if peak_file.exists() else 0
+    return HookRun(proc.popen.returncode, proc.log(), elapsed, peak_kib)
