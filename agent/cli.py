@@ -32,7 +32,8 @@ _EPILOG = "exit codes / 退出码:\n" + "\n".join(
     f"  {int(code):<3}  {text}" for code, text in (
         (ExitCode.OK, "ok / 成功"),
         (ExitCode.ERROR, "error (store, secrets, node refused, internal) / 一般错误"),
-        (ExitCode.USAGE, "usage: bad option, value, file or config / 用法、输入或配置错误"),
+        (ExitCode.USAGE, "usage: bad option, value, file or config; store too new / "
+         "用法、输入或配置错误；数据库版本过新"),
         (ExitCode.NOT_FOUND, "not found (server, user) / 对象不存在"),
         (ExitCode.CONFLICT, "conflict (exists, action in progress) / 冲突"),
         (ExitCode.PARTIAL, "partial failure in a batch / 批量操作部分失败"),

@@ -59,6 +59,9 @@ class CliError(Exception):
 
 # First match wins: leaves before their parents.
 _AGENT_EXITS: tuple[tuple[type[ae.AgentError], ExitCode], ...] = (
+    # A store newer than the code will not fix itself: exit 2, which the systemd unit's
+    # RestartPreventExitStatus=2 treats as final instead of restarting ten times.
+    (ae.StoreTooNew, ExitCode.USAGE),
     (ae.ConfigError, ExitCode.USAGE),
     (ae.ValidationError, ExitCode.USAGE),
     (ae.NotFound, ExitCode.NOT_FOUND),

@@ -10,7 +10,8 @@
   it, keeps the old store as ``<store>.bak-<UTC time>`` (with its -wal/-shm) and only then
   puts the backup in place; migrations of an older backup run there and then.
 - ``upgrade-check`` reads the store's schema version without changing anything and says
-  whether this code will migrate it, can use it as is, or must refuse it (exit 1).
+  whether this code will migrate it, can use it as is, or must refuse it (exit 2 when it is
+  newer than this code, 1 when it is corrupt).
 
 Every step is an audit event in the store it concerns (``store.backup``, ``store.restore``).
 """
@@ -256,7 +257,7 @@ def cmd_upgrade_check(ctx: Ctx) -> int:
     if not store_path.is_file():
         code, found = "cli.upgrade_no_store", None
     else:
-        found = check_store_file(store_path)  # StoreTooNew / StoreCorrupt: exit 1
+        found = check_store_file(store_path)  # StoreTooNew: exit 2, StoreCorrupt: exit 1
         code = "cli.upgrade_ok" if found == SCHEMA_VERSION else "cli.upgrade_will_migrate"
     report.update(ok=True, schema_version=found, will_migrate=code == "cli.upgrade_will_migrate")
     if ctx.out.json_mode:

@@ -269,19 +269,21 @@ def _foreign(path: Path, good: Path) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize(("make", "needle"), [
-    (_garbage, "corrupt"), (_truncated, "corrupt"),
-    (_newer, f"schema version {SCHEMA_VERSION + 1} is newer"), (_foreign, "not a bm-agent store"),
+@pytest.mark.parametrize(("make", "needle", "exit_code"), [
+    (_garbage, "corrupt", 1), (_truncated, "corrupt", 1),
+    (_newer, f"schema version {SCHEMA_VERSION + 1} is newer", 2),
+    (_foreign, "not a bm-agent store", 1),
 ])
 def test_restore_refuses_bad_backups_and_changes_nothing(files: AgentFiles, tmp_path: Path,
-                                                         make, needle: str) -> None:
+                                                         make, needle: str,
+                                                         exit_code: int) -> None:
     good = tmp_path / "good.db"
     assert files.cli("backup", str(good)).returncode == 0
     bad = tmp_path / "bad.db"
     make(bad, good)
     before = digest(files.store_path)
     done = files.cli("restore", str(bad))
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == exit_code, done.stderr
     assert needle in done.stderr
     assert digest(files.store_path) == before and side_files(files.store_path) == []
     assert not any(p.name.startswith(".agent.db.restore") for p in files.dir.iterdir())
@@ -301,13 +303,15 @@ def test_a_store_newer_than_the_code_is_refused_untouched(files: AgentFiles) -> 
     bump_user_version(files.store_path, SCHEMA_VERSION + 5)
     before = digest(files.store_path)
     check = files.cli("upgrade-check")
-    assert check.returncode == 1
+    assert check.returncode == 2
     assert f"schema version {SCHEMA_VERSION + 5} is newer than this program" in check.stderr
-    serve = files.cli("serve")  # the service itself refuses to start
-    assert serve.returncode == 1, serve.stderr
+    # The service itself refuses to start, with exit 2: final for systemd
+    # (RestartPreventExitStatus=2), since restarting cannot make the store older.
+    serve = files.cli("serve")
+    assert serve.returncode == 2, serve.stderr
     assert "StoreTooNew" in serve.stderr
     listing = files.cli("servers", "list")
-    assert listing.returncode == 1 and "StoreTooNew" in listing.stderr
+    assert listing.returncode == 2 and "StoreTooNew" in listing.stderr
     assert digest(files.store_path) == before
     conn = sqlite3.connect(f"{files.store_path.as_uri()}?mode=ro", uri=True)
     try:
