@@ -260,8 +260,11 @@ def _slope_per_hour(points: list[tuple[float, float]]) -> float:
 
 
 def _passes(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    seen = {s["last_pass"]["started_at"]: {**s["last_pass"], "verdicts": s.get("verdicts", {})}
-            for s in samples if s["last_pass"]}
+    seen: dict[float, dict[str, Any]] = {}
+    for sample in samples:  # the first sample after a pass carries its verdict counts
+        if sample["last_pass"]:
+            seen.setdefault(sample["last_pass"]["started_at"],
+                            {**sample["last_pass"], "verdicts": sample.get("verdicts", {})})
     starts = sorted(seen)
     durations = [seen[t]["duration_s"] for t in starts]
     return {"count": len(seen), "max_s": round(max(durations, default=0.0), 3),
@@ -271,7 +274,8 @@ def _passes(samples: list[dict[str, Any]]) -> dict[str, Any]:
                                          default=0.0), 1),
             "durations_s": [round(d, 2) for d in durations],
             "not_ok_per_pass": [sum(n for v, n in seen[t]["verdicts"].items() if v != "ok")
-                                for t in starts]}
+                                for t in starts],
+            "verdicts_per_pass": [seen[t]["verdicts"] for t in starts]}
 
 
 def _figures(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
@@ -316,8 +320,10 @@ def _overruns(agent: AgentProc) -> float:
 def run(*, servers: int = SERVERS, minutes: float = MINUTES, rps: float = RPS,
         interval_s: float = INTERVAL_S, work: Path | None = None) -> dict[str, Any]:
     """Start the café, hold the load for ``minutes``, return the figures and the verdicts."""
+    if work is not None:
+        return _run_in(work, servers, minutes, rps, interval_s)
     with tempfile.TemporaryDirectory(prefix="bm-load-") as tmp:
-        return _run_in(Path(work or tmp), servers, minutes, rps, interval_s)
+        return _run_in(Path(tmp), servers, minutes, rps, interval_s)
 
 
 def _run_in(work: Path, servers: int, minutes: float, rps: float,
