@@ -6,15 +6,17 @@ registry worker) with short deadlines, on a store of its own. The schema is read
 live ``/openapi.json``; every operation is generated (examples, coverage and fuzzing
 phases, positive and negative data) and called over HTTP twice: as an admin, then as a
 viewer. Checks: ``not_a_server_error``, ``response_schema_conformance``,
-``status_code_conformance`` and ``content_type_conformance``.
+``status_code_conformance``, ``content_type_conformance`` and ``negative_data_rejection``.
 
 Side effects are allowed (the store is disposable) but kept from breaking the run:
 - the staff names are not guessable, so a generated ``DELETE /users/{name}`` misses them;
 - a generated ``DELETE /auth/tokens/{id}`` may revoke the caller's own token: the token is
   then re-issued from the store before the next call;
-- every ``ipmi_hostname`` sent is rewritten to 127.0.0.1 (traffic stays on loopback: the
-  monitor and the actions contact what is stored); one of the uuids that path parameters
-  take is an imported server's, so detail, deeplink, patch and actions meet real rows.
+- every ``ipmi_hostname`` sent (JSON bodies and CSV imports, whose documented example
+  names 192.168.2.101) is rewritten to 127.0.0.1: the monitor and the actions contact
+  what is stored, and traffic stays on loopback (checked at the end); one of the uuids
+  that path parameters take is an imported server's, so detail, deeplink, patch and
+  actions meet real rows.
 The fuzz traffic comes from 127.0.0.2, so its refused logins never lock out 127.0.0.1.
 
 Size: ``MAX_EXAMPLES`` per operation and phase, bounded for CI; the module prints the
