@@ -289,6 +289,9 @@ def _figures(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
         "rss_mib": {"start": rss[0], "after_warmup": round(head, 2), "end": rss[-1],
                     "max": max(rss)},
         "rss_growth_after_warmup_mib": round(tail - head, 2),
+        # a leak keeps growing; warm-up (per-thread SQLite caches, a growing store) levels off
+        "rss_growth_second_half_mib": round(tail - statistics.fmean(
+            s["rss_mib"] for s in warm[len(warm) // 2:][:3]), 2),
         "rss_slope_mib_per_h": round(_slope_per_hour([(s["t"], s["rss_mib"]) for s in warm]), 2),
         "threads": {"start": samples[0]["threads"], "after_warmup": warm[0]["threads"],
                     "max": max(s["threads"] for s in samples), "end": samples[-1]["threads"]},
