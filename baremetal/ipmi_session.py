@@ -10,6 +10,8 @@ serialises calls per BMC and bounds them with deadlines. pyghmi pitfalls handled
   credentials and then hangs every later login to that BMC), and it notices a closed UDP
   port at once instead of after pyghmi's 5 s of retries;
 - pyghmi's wait for an answer loses wake-ups under load (see ``_install_wakeup_fix``);
+- pyghmi's own keepalives are switched off for our sessions (see ``_stop_keepalive``):
+  ``baremetal.ipmi`` drops idle sessions itself;
 - every pyghmi failure (``IpmiException(None)``, "Session no longer connected", struct
   errors from a SHA-256/SHA-1 mix-up, …) becomes one of our IpmiError leaves.
 """
@@ -170,6 +172,20 @@ def _fix_session_lock_order() -> None:
     session_cls._timedout = _timedout
 
 
+def _stop_keepalive(session: Any) -> None:
+    """Take a fresh session off pyghmi's keepalive list; ``baremetal.ipmi`` drops idle ones.
+
+    pyghmi sends a keepalive for every session idle for ~25-29 s, but only from inside some
+    thread's wait for an answer. Between two monitor passes (60 s by default) nothing
+    waits, the BMC drops the idle sessions (ipmi_sim after 30 s), and the next pass's
+    first wait fires keepalives for all of them at once. Each one goes unanswered and
+    keeps its session "in command" for ~2 minutes, and our logout of the idle session
+    waited behind it: with 64 BMCs and 32 workers, every read of the pass timed out.
+    """
+    with pyghmi_session.KEEPALIVE_SESSIONS:
+        pyghmi_session.Session.keepalive_sessions.pop(session, None)
+
+
 def _queue_to_check(myaddr: Any, evq: Any) -> Any:
     """Pick the queue whose content means "do not wait"; None keeps pyghmi's own wait."""
     if evq is not None:
@@ -277,6 +293,7 @@ class Link:
         except Exception as exc:  # pyghmi raises anything; we classify it
             raise translate_failure(exc, addr, "login") from exc
         session = command.ipmi_session
+        _stop_keepalive(session)
         suite = 17 if getattr(session, "currhashlib", None) is hashlib.sha256 else 3
         link = cls(addr, command, suite)
         if getattr(session, "ipmiversion", 2.0) != 2.0:
@@ -301,6 +318,8 @@ class Link:
         except Exception as exc:  # pyghmi raises anything; we classify it
             self.broken = True
             raise translate_failure(exc, self.addr, what) from exc
+        finally:
+            _stop_keepalive(self._command.ipmi_session)  # pyghmi re-adds it on a re-login
         code = rsp.get("code", 0xFFFF)
         if not isinstance(code, int) or not 0 <= code <= 0xFF:
             # 0xFFFF: pyghmi's retries ran out; the session is dead (anchors §3.3.7).
@@ -317,6 +336,10 @@ class Link:
         session = self._command.ipmi_session
         if not getattr(session, "logged", 0) or getattr(session, "logging", False):
             return  # dead or re-logging: pyghmi's logout would wait for the login to end
+        if session._isincommand():
+            # pyghmi's logout would first wait for that command (up to minutes on a
+            # session the BMC dropped); forget the session locally instead.
+            session.logged = 0
         try:
             session.logout()
         except Exception as exc:  # a failed logout only leaks a BMC slot

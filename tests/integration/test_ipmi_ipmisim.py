@@ -193,3 +193,28 @@ def test_sixteen_threads_on_four_bmcs_read_correctly(ipmi_sim):
     finally:
         client.close()
     assert wrong == []
+
+
+# ipmi_sim drops a session after 30 s without traffic; pyghmi's keepalive falls due after
+# 24-29 s. Waiting past both is what a monitor does between passes at the 60 s default.
+IDLE_PAST_BMC_TIMEOUT_S = 35.0
+
+
+@pytest.mark.slow
+def test_sessions_the_bmcs_dropped_between_passes_do_not_stall_the_next_pass(ipmi_sim):
+    """Regression: at the 60 s interval every read of the third pass timed out.
+
+    The first login of a pass made pyghmi fire keepalives for every other idle session;
+    the BMCs had dropped them, so each stayed "in command" for minutes and our logout of
+    it waited behind that. Two passes with a pause longer than the BMC's session timeout.
+    """
+    bmcs = [ipmi_sim(initial_power="on") for _ in range(4)]
+    client = BmcClient(max_workers=4)
+    try:
+        assert [client.read_power(bmc.address(), 3) for bmc in bmcs] == [PowerState.ON] * 4
+        time.sleep(IDLE_PAST_BMC_TIMEOUT_S)
+        results = [_elapsed(client.read_power, bmc.address(), 3) for bmc in bmcs]
+    finally:
+        client.close()
+    assert [outcome for outcome, _ in results] == [PowerState.ON] * 4
+    assert max(seconds for _, seconds in results) < 1.0
