@@ -133,6 +133,32 @@ def _install_wakeup_fix() -> None:
         session_cls.awaitresponse = awaitresponse
         pyghmi_session._io_wait = io_wait
         _fix_session_lock_order()
+        _fix_blocking_receive()
+
+
+def _fix_blocking_receive() -> None:
+    """Stop pyghmi's I/O thread from blocking in ``recvfrom`` on a shared socket.
+
+    pyghmi 1.6.19's I/O thread drains every socket with ``setblocking(0)`` then
+    ``recvfrom``, while any sending thread calls ``setblocking(1)`` on the same socket
+    first. When a send lands between the two, the I/O thread blocks in ``recvfrom`` until
+    a packet reaches that one socket, and every answer arriving on the other sockets waits
+    with it. Under steady traffic that is a short stall; at the start of a monitor pass it
+    froze all 32 workers for good (py-spy: the I/O thread in ``_io_recvfrom``, every
+    worker waiting for an answer), every few passes at the 60 s interval. ``MSG_DONTWAIT``
+    makes the receive non-blocking whatever mode the socket is in.
+    """
+    if not callable(getattr(pyghmi_session, "_io_recvfrom", None)):
+        _LOGGER.warning("pyghmi internals changed; non-blocking receive not installed")
+        return
+
+    def _io_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any] | None:
+        try:
+            return sock.recvfrom(size, socket.MSG_DONTWAIT)
+        except OSError:  # EAGAIN: drained; pyghmi ignores every other error here too
+            return None
+
+    pyghmi_session._io_recvfrom = _io_recvfrom
 
 
 def _fix_session_lock_order() -> None:
