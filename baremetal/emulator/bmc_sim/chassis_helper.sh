@@ -12,6 +12,13 @@ op=$2
 shift 2
 [ -f "$dir/slow" ] && sleep "$(cat "$dir/slow")"
 
+show() {  # "name:value" from the state file, else the default; builtins only (no fork:
+    # ipmi_sim runs this helper for every chassis request, and a fleet shares our CPU)
+    value=$2
+    [ -f "$dir/$1" ] && read -r value < "$dir/$1"
+    printf '%s:%s\n' "$1" "$value"
+}
+
 put() {  # atomic write: readers never see a half-written file
     printf '%s\n' "$2" > "$dir/.$1.$$" && mv -f "$dir/.$1.$$" "$dir/$1"
 }
@@ -20,8 +27,8 @@ case $op in
 get)
     for name in "$@"; do
         case $name in
-        power) printf 'power:%s\n' "$(cat "$dir/power" 2>/dev/null || echo 0)" ;;
-        boot) printf 'boot:%s\n' "$(cat "$dir/boot" 2>/dev/null || echo none)" ;;
+        power) show power 0 ;;
+        boot) show boot none ;;
         *) echo "unknown item $name"; exit 1 ;;
         esac
     done
