@@ -201,6 +201,11 @@ KEYS: tuple[Key, ...] = (
        "Also run the exact ipmitool command the DBC node runs (IPMI 1.5 lan) to learn\n"
        "whether renters' power requests through DBC can work (one subprocess per server).",
        False),
+    _k("check", "auth_retry_after_s", _number(float, 0, 86400), "seconds, 0 to 86400",
+       "After two refused logins with the same credentials, wait this long before the\n"
+       "monitor logs in to that BMC again (BMCs lock accounts after repeated failures).\n"
+       "Changing the server's IPMI credentials retries at once; 0 retries every pass.",
+       900.0),
     _k("check", "mismatch_confirmations", _number(int, 1, 100), "an integer, 1 to 100",
        "Consecutive discrepant passes before a server is reported as mismatch.", 2),
     _k("check", "transition_grace_s", _number(float, 0, 3600), "seconds, 0 to 3600",

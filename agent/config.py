@@ -124,6 +124,7 @@ class CheckSettings:
     mismatch_confirmations: int
     transition_grace_s: float
     rentals_file: Path | None = None
+    auth_retry_after_s: float = 900.0
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.auth_guard import AuthGuard
 from agent.checker import Checker, Observation, reading_record
 from agent.config import Settings, read_node_dat
 from agent.crosscheck import (
@@ -63,6 +64,8 @@ __all__ = ["Monitor", "PassReport", "ServerCheck"]
 
 _LOGGER = logging.getLogger(__name__)
 _SLACK_S = 0.5
+_HELD_TEXT = ("login refused twice with these credentials; not retried for now, so the BMC "
+              "does not lock the account: correct the IPMI user or password to retry at once")
 _REASON_TEXT = {
     "action_in_progress": "staff action in progress",
     "power_differs_from_request": "power differs from the staff request",
@@ -142,6 +145,7 @@ class Monitor:
                                 manager_id=manager_id, ipmitool=ipmitool, metrics=metrics,
                                 clock=clock)
         self._rentals = RentalsFile(check.rentals_file) if check.rentals_file else None
+        self._auth_guard = AuthGuard(hold_s=check.auth_retry_after_s)
         self._pass_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -209,6 +213,21 @@ class Monitor:
             return report
 
     def _observe_all(self, creds: list[ServerCredentials]) -> dict[int, Observation]:
+        self._auth_guard.forget_except({c.server_id for c in creds})
+        held: dict[int, Observation] = {}
+        for cred in creds:
+            left = self._auth_guard.hold_left_s(cred)
+            if left is not None:
+                held[cred.server_id] = self._failed(
+                    cred, "auth", f"{_HELD_TEXT} (next try in {left / 60:.0f} min)")
+        observed = self._observe_pool([c for c in creds if c.server_id not in held])
+        for cred in creds:
+            if cred.server_id in observed:
+                failed = observed[cred.server_id].reading.ipmi_error == "auth"
+                self._auth_guard.record(cred, auth_failed=failed)
+        return {**held, **observed}
+
+    def _observe_pool(self, creds: list[ServerCredentials]) -> dict[int, Observation]:
         if not creds:
             return {}
         size = min(self._settings.check.pool_size, len(creds))

@@ -145,6 +145,25 @@ def test_wrong_password_is_auth_failed_and_probe_skipped(rig_factory, ipmi_sim) 
     assert run_ipmitool(bmc, "chassis", "power", "status", password="wrong-pass1").returncode
 
 
+def test_refused_logins_are_held_until_the_password_changes(rig_factory, ipmi_sim) -> None:
+    """Two refused logins, then no more tries (BMC account lockout); a fix retries at once."""
+    bmc = ipmi_sim(initial_power="on")
+    rig = rig_factory()
+    server = add_server(rig.store, "seat-03", bmc, password="wrong-pass1")
+
+    def logins_refused() -> float:
+        return rig.metrics.ipmi_errors.value(op="read_power", kind="auth")
+
+    assert [rig.check("seat-03").verdict for _ in range(2)] == [Verdict.AUTH_FAILED] * 2
+    assert logins_refused() == 2
+    held = rig.check("seat-03")
+    assert held.verdict == Verdict.AUTH_FAILED and "not retried" in held.detail
+    assert "next try in 15 min" in held.detail and "wrong-pass1" not in held.detail
+    assert logins_refused() == 2  # no login was attempted
+    rig.store.servers.update(server_id=server.id, ipmi_password=Secret(bmc.password))
+    assert rig.check("seat-03").verdict == Verdict.OK
+
+
 def test_ipmi15_disabled_with_probe_is_dbc_path_broken(rig_factory, ipmi_sim) -> None:
     broken, fine = ipmi_sim(initial_power="on", ipmi15=False), ipmi_sim(initial_power="on")
     rig = rig_factory(dbc_path_probe=True)
