@@ -18,23 +18,9 @@ from baremetal.errors import (
     IpmiUnreachable,
 )
 from baremetal.ipmi import BmcClient, BootFlags, PowerState
-from tests.support.bmc import run_ipmitool
+from tests.support.bmc import SELECTOR_TEXT, run_ipmitool, timed
 
 SLACK_S = 0.5  # scheduling slack on top of a deadline
-SELECTOR_TEXT = {
-    "none": "No override",
-    "pxe": "Force PXE",
-    "disk": "Force Boot from default Hard-Drive",
-    "cdrom": "Force Boot from CD/DVD",
-    "bios": "Force Boot into BIOS Setup",
-}
-
-
-@pytest.fixture
-def client():
-    bmc_client = BmcClient()
-    yield bmc_client
-    bmc_client.close()
 
 
 def _ipmitool_power(peer) -> str:
@@ -43,42 +29,33 @@ def _ipmitool_power(peer) -> str:
     return result.stdout.strip()
 
 
-def _elapsed(fn, *args, **kwargs) -> tuple[object, float]:
-    started = time.monotonic()
-    try:
-        outcome = fn(*args, **kwargs)
-    except IpmiError as exc:
-        outcome = exc
-    return outcome, time.monotonic() - started
-
-
-def test_power_control_confirmed_by_ipmitool(fake_bmc, client):
+def test_power_control_confirmed_by_ipmitool(fake_bmc, bmc_client):
     bmc = fake_bmc(initial_power="off")
     addr = bmc.address()
-    assert client.read_power(addr, 5) is PowerState.OFF
-    client.set_power(addr, "on", 5)
-    assert client.read_power(addr, 5) is PowerState.ON
+    assert bmc_client.read_power(addr, 5) is PowerState.OFF
+    bmc_client.set_power(addr, "on", 5)
+    assert bmc_client.read_power(addr, 5) is PowerState.ON
     assert _ipmitool_power(bmc) == "Chassis Power is on"
-    client.set_power(addr, "reset", 5)
+    bmc_client.set_power(addr, "reset", 5)
     assert bmc.state()["last_control"] == "reset"
-    assert client.read_power(addr, 5) is PowerState.ON
-    client.set_power(addr, "soft", 5)
+    assert bmc_client.read_power(addr, 5) is PowerState.ON
+    bmc_client.set_power(addr, "soft", 5)
     assert bmc.state()["last_control"] == "soft"
     assert _ipmitool_power(bmc) == "Chassis Power is off"
-    client.set_power(addr, "on", 5)
-    client.set_power(addr, "off", 5)
-    assert client.read_power(addr, 5) is PowerState.OFF
-    assert client.cipher_suite(addr) == 3  # the fake speaks suite 3 only
+    bmc_client.set_power(addr, "on", 5)
+    bmc_client.set_power(addr, "off", 5)
+    assert bmc_client.read_power(addr, 5) is PowerState.OFF
+    assert bmc_client.cipher_suite(addr) == 3  # the fake speaks suite 3 only
 
 
-def test_power_changed_behind_our_back_is_seen(fake_bmc, client):
+def test_power_changed_behind_our_back_is_seen(fake_bmc, bmc_client):
     bmc = fake_bmc(initial_power="off")
-    assert client.read_power(bmc.address(), 5) is PowerState.OFF
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.OFF
     bmc.set_power("on")
-    assert client.read_power(bmc.address(), 5) is PowerState.ON
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.ON
     result = run_ipmitool(bmc, "chassis", "power", "off")
     assert result.returncode == 0, result.stderr
-    assert client.read_power(bmc.address(), 5) is PowerState.OFF
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.OFF
 
 
 @pytest.mark.parametrize(
@@ -86,11 +63,11 @@ def test_power_changed_behind_our_back_is_seen(fake_bmc, client):
     [("pxe", False, False), ("disk", True, False), ("cdrom", False, True),
      ("bios", True, True), ("none", False, False)],
 )
-def test_boot_flags_round_trip_confirmed_by_ipmitool(fake_bmc, client, device, persistent, uefi):
+def test_boot_flags_round_trip_confirmed_by_ipmitool(fake_bmc, bmc_client, device, persistent, uefi):
     bmc = fake_bmc()
     addr = bmc.address()
-    assert client.set_boot(addr, device, persistent=persistent, uefi=uefi, deadline_s=5) is True
-    flags = client.read_boot(addr, 5)
+    assert bmc_client.set_boot(addr, device, persistent=persistent, uefi=uefi, deadline_s=5) is True
+    flags = bmc_client.read_boot(addr, 5)
     selector = {"none": 0, "pxe": 1, "disk": 2, "cdrom": 5, "bios": 6}[device]
     assert flags == BootFlags(device, selector, True, persistent, uefi)
     out = run_ipmitool(bmc, "chassis", "bootparam", "get", "5").stdout
@@ -100,109 +77,109 @@ def test_boot_flags_round_trip_confirmed_by_ipmitool(fake_bmc, client, device, p
     assert f"Boot Device Selector : {SELECTOR_TEXT[device]}" in out
 
 
-def test_boot_device_written_by_ipmitool_is_read_back(fake_bmc, client):
+def test_boot_device_written_by_ipmitool_is_read_back(fake_bmc, bmc_client):
     bmc = fake_bmc()
     result = run_ipmitool(bmc, "chassis", "bootdev", "cdrom", "options=persistent,efiboot")
     assert result.returncode == 0, result.stderr
-    assert client.read_boot(bmc.address(), 5) == BootFlags("cdrom", 5, True, True, True)
+    assert bmc_client.read_boot(bmc.address(), 5) == BootFlags("cdrom", 5, True, True, True)
 
 
-def test_one_time_override_is_used_up_by_the_next_boot(fake_bmc, client):
+def test_one_time_override_is_used_up_by_the_next_boot(fake_bmc, bmc_client):
     bmc = fake_bmc(initial_power="off")
     addr = bmc.address()
-    client.set_boot(addr, "pxe", deadline_s=5)
-    client.set_power(addr, "on", 5)
-    assert client.read_boot(addr, 5) == BootFlags("default", 1, False, False, False)
-    client.set_boot(addr, "disk", persistent=True, deadline_s=5)
-    client.set_power(addr, "reset", 5)
-    assert client.read_boot(addr, 5).device == "disk"
+    bmc_client.set_boot(addr, "pxe", deadline_s=5)
+    bmc_client.set_power(addr, "on", 5)
+    assert bmc_client.read_boot(addr, 5) == BootFlags("default", 1, False, False, False)
+    bmc_client.set_boot(addr, "disk", persistent=True, deadline_s=5)
+    bmc_client.set_power(addr, "reset", 5)
+    assert bmc_client.read_boot(addr, 5).device == "disk"
 
 
-def test_valid_bit_timer_is_disabled_where_supported(fake_bmc, client):
+def test_valid_bit_timer_is_disabled_where_supported(fake_bmc, bmc_client):
     keeps = fake_bmc(valid_timeout=0.5)
     clears = fake_bmc(valid_timeout=0.5, reject_timer_param=True)
-    assert client.set_boot(keeps.address(), "pxe", deadline_s=5) is True
+    assert bmc_client.set_boot(keeps.address(), "pxe", deadline_s=5) is True
     # A BMC refusing parameter 3 (OpenBMC) still takes the device; we only learn the timer runs.
-    assert client.set_boot(clears.address(), "pxe", deadline_s=5) is False
-    assert client.read_boot(clears.address(), 5).device == "pxe"
+    assert bmc_client.set_boot(clears.address(), "pxe", deadline_s=5) is False
+    assert bmc_client.read_boot(clears.address(), 5).device == "pxe"
     time.sleep(0.8)
-    assert client.read_boot(keeps.address(), 5).device == "pxe"
-    assert client.read_boot(clears.address(), 5) == BootFlags("default", 1, False, False, False)
+    assert bmc_client.read_boot(keeps.address(), 5).device == "pxe"
+    assert bmc_client.read_boot(clears.address(), 5) == BootFlags("default", 1, False, False, False)
 
 
-def test_wrong_password_is_an_auth_error_at_once(fake_bmc, client):
+def test_wrong_password_is_an_auth_error_at_once(fake_bmc, bmc_client):
     bmc = fake_bmc(password="right-pw-42")
-    outcome, seconds = _elapsed(client.read_power, bmc.address(password="wrong-pw-17"), 5)
+    outcome, seconds = timed(bmc_client.read_power, bmc.address(password="wrong-pw-17"), 5)
     assert isinstance(outcome, IpmiAuthError)
     assert "wrong IPMI user name or password" in str(outcome)
     assert "wrong-pw-17" not in str(outcome) and "right-pw-42" not in str(outcome)
     assert seconds < 1.0
-    outcome, _ = _elapsed(client.read_power, bmc.address(username="intruder"), 5)
+    outcome, _ = timed(bmc_client.read_power, bmc.address(username="intruder"), 5)
     assert isinstance(outcome, IpmiAuthError)
     assert "does not know user 'intruder'" in str(outcome)
-    assert client.read_power(bmc.address(), 5) is PowerState.OFF  # right credentials still work
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.OFF  # right credentials still work
 
 
-def test_busy_bmc_is_reported_as_busy(fake_bmc, client):
+def test_busy_bmc_is_reported_as_busy(fake_bmc, bmc_client):
     bmc = fake_bmc(busy=True)
     with pytest.raises(IpmiBusy, match="0xC0"):
-        client.read_power(bmc.address(), 5)
+        bmc_client.read_power(bmc.address(), 5)
     with pytest.raises(IpmiBusy):
-        client.set_power(bmc.address(), "on", 5)
+        bmc_client.set_power(bmc.address(), "on", 5)
 
 
-def test_closed_port_is_unreachable_at_once(dead_bmc, client):
-    outcome, seconds = _elapsed(client.read_power, dead_bmc, 5)
+def test_closed_port_is_unreachable_at_once(dead_bmc, bmc_client):
+    outcome, seconds = timed(bmc_client.read_power, dead_bmc, 5)
     assert isinstance(outcome, IpmiUnreachable)
     assert seconds < 1.0
 
 
 @pytest.mark.slow
-def test_silent_bmc_fails_within_the_deadline(fake_bmc, client):
+def test_silent_bmc_fails_within_the_deadline(fake_bmc, bmc_client):
     bmc = fake_bmc()
     bmc.freeze()  # port bound, nothing answers: the probe waits 0.5 + 1 + 1.5 s
-    outcome, seconds = _elapsed(client.read_power, bmc.address(), 2.0)
+    outcome, seconds = timed(bmc_client.read_power, bmc.address(), 2.0)
     # The probe's last wait is cut to the deadline, so either class may arrive first.
     assert isinstance(outcome, IpmiTimeout | IpmiUnreachable)
     assert seconds < 2.0 + SLACK_S
-    outcome, seconds = _elapsed(client.read_power, bmc.address(), 5.0)
+    outcome, seconds = timed(bmc_client.read_power, bmc.address(), 5.0)
     assert isinstance(outcome, IpmiUnreachable)
     assert seconds < 3.0 + SLACK_S
 
 
-def test_bmc_dying_after_login_costs_one_deadline_and_recovers(fake_bmc, client):
+def test_bmc_dying_after_login_costs_one_deadline_and_recovers(fake_bmc, bmc_client):
     bmc, other = fake_bmc(), fake_bmc(initial_power="on")
-    assert client.read_power(bmc.address(), 2) is PowerState.OFF
+    assert bmc_client.read_power(bmc.address(), 2) is PowerState.OFF
     bmc.freeze()
-    outcome, seconds = _elapsed(client.read_power, bmc.address(), 1.5)
+    outcome, seconds = timed(bmc_client.read_power, bmc.address(), 1.5)
     assert isinstance(outcome, IpmiTimeout)
     assert 1.4 < seconds < 1.5 + SLACK_S
-    outcome, seconds = _elapsed(client.read_power, other.address(), 2)
+    outcome, seconds = timed(bmc_client.read_power, other.address(), 2)
     assert outcome is PowerState.ON and seconds < 0.5
     bmc.thaw()
     recovered = None
     for _ in range(10):
-        outcome, _ = _elapsed(client.read_power, bmc.address(), 2)
+        outcome, _ = timed(bmc_client.read_power, bmc.address(), 2)
         if outcome is PowerState.OFF:
             recovered = outcome
             break
     assert recovered is PowerState.OFF
 
 
-def test_slow_bmc_times_out_without_delaying_the_next_bmc(fake_bmc, client):
+def test_slow_bmc_times_out_without_delaying_the_next_bmc(fake_bmc, bmc_client):
     slow, fast = fake_bmc(slow=2.0), fake_bmc(initial_power="on")
-    client.read_power(fast.address(), 5)  # log in to both first: only the commands are slow
-    outcome, seconds = _elapsed(client.read_power, slow.address(), 0.5)
+    bmc_client.read_power(fast.address(), 5)  # log in to both first: only the commands are slow
+    outcome, seconds = timed(bmc_client.read_power, slow.address(), 0.5)
     assert isinstance(outcome, IpmiTimeout)
     assert seconds < 0.5 + SLACK_S
-    outcome, seconds = _elapsed(client.read_power, fast.address(), 5)
+    outcome, seconds = timed(bmc_client.read_power, fast.address(), 5)
     assert outcome is PowerState.ON and seconds < 0.3
 
 
 @pytest.mark.slow
-def test_lossy_bmc_still_answers_through_retransmits(fake_bmc, client):
+def test_lossy_bmc_still_answers_through_retransmits(fake_bmc, bmc_client):
     bmc = fake_bmc(drop_rate=0.25, initial_power="on")
-    results = [client.read_power(bmc.address(), 8) for _ in range(8)]
+    results = [bmc_client.read_power(bmc.address(), 8) for _ in range(8)]
     assert results == [PowerState.ON] * 8
 
 
@@ -235,14 +212,14 @@ def test_sixteen_threads_on_four_bmcs_read_correctly(fake_bmc):
     bmcs = [fake_bmc(initial_power=("on" if n % 2 else "off")) for n in range(4)]
     expected = {bmc.port: PowerState.ON if n % 2 else PowerState.OFF for n, bmc in enumerate(bmcs)}
     calls: list[tuple[str, str | None]] = []
-    client = BmcClient(on_call=lambda addr, op, s, kind: calls.append((op, kind)))
+    bmc_client = BmcClient(on_call=lambda addr, op, s, kind: calls.append((op, kind)))
     wrong: list[object] = []
 
     def worker(index: int) -> None:
         for turn in range(25):
             bmc = bmcs[(index + turn) % 4]
             try:
-                got = client.read_power(bmc.address(), 5)
+                got = bmc_client.read_power(bmc.address(), 5)
             except IpmiError as exc:
                 got = exc
             if got is not expected[bmc.port]:
@@ -256,7 +233,7 @@ def test_sixteen_threads_on_four_bmcs_read_correctly(fake_bmc):
         for thread in threads:
             thread.join(60)
     finally:
-        client.close()
+        bmc_client.close()
     elapsed = time.monotonic() - started
     assert wrong == []
     # ~0.2 s on loopback; 12.5 s without the pyghmi wake-up fix (ipmi_session.py).
@@ -264,10 +241,10 @@ def test_sixteen_threads_on_four_bmcs_read_correctly(fake_bmc):
     assert len(calls) == 400 and all(kind is None for _op, kind in calls)
 
 
-def test_forget_logs_out_and_the_next_call_logs_in_again(fake_bmc, client):
+def test_forget_logs_out_and_the_next_call_logs_in_again(fake_bmc, bmc_client):
     bmc = fake_bmc()
-    client.read_power(bmc.address(), 5)
-    client.forget(bmc.address())
-    assert client.cipher_suite(bmc.address()) is None
-    assert client.read_power(bmc.address(), 5) is PowerState.OFF
-    assert client.cipher_suite(bmc.address()) == 3
+    bmc_client.read_power(bmc.address(), 5)
+    bmc_client.forget(bmc.address())
+    assert bmc_client.cipher_suite(bmc.address()) is None
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.OFF
+    assert bmc_client.cipher_suite(bmc.address()) == 3

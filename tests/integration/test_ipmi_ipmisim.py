@@ -14,36 +14,13 @@ import pytest
 from baremetal.errors import IpmiAuthError, IpmiError, IpmiTimeout, IpmiUnreachable, IpmiUnsupported
 from baremetal.ipmi import BmcClient, PowerState
 from tests.peers.ipmisim import start_ipmi_sim, start_ipmi_sim_fleet, stop_fleet
-from tests.support.bmc import run_ipmitool
+from tests.support.bmc import SELECTOR_TEXT, run_ipmitool, timed
 
 pytestmark = pytest.mark.ipmisim
 
 SLACK_S = 0.5
 SELECTORS = {"none": 0, "pxe": 1, "disk": 2, "cdrom": 5, "bios": 6}
 SIM_NAMES = {"none": "none", "pxe": "pxe", "disk": "default", "cdrom": "cdrom", "bios": "bios"}
-SELECTOR_TEXT = {
-    "none": "No override",
-    "pxe": "Force PXE",
-    "disk": "Force Boot from default Hard-Drive",
-    "cdrom": "Force Boot from CD/DVD",
-    "bios": "Force Boot into BIOS Setup",
-}
-
-
-@pytest.fixture
-def client():
-    bmc_client = BmcClient()
-    yield bmc_client
-    bmc_client.close()
-
-
-def _elapsed(fn, *args, **kwargs) -> tuple[object, float]:
-    started = time.monotonic()
-    try:
-        outcome = fn(*args, **kwargs)
-    except IpmiError as exc:
-        outcome = exc
-    return outcome, time.monotonic() - started
 
 
 def test_dbc_style_ipmitool_works_when_ipmi15_is_enabled(ipmi_sim):
@@ -54,49 +31,49 @@ def test_dbc_style_ipmitool_works_when_ipmi15_is_enabled(ipmi_sim):
     assert result.stdout.strip() == "Chassis Power is on"
 
 
-def test_power_control_confirmed_by_ipmitool(ipmi_sim, client):
+def test_power_control_confirmed_by_ipmitool(ipmi_sim, bmc_client):
     bmc = ipmi_sim(initial_power="off")
     addr = bmc.address()
-    assert client.read_power(addr, 5) is PowerState.OFF
-    client.set_power(addr, "on", 5)
-    assert client.read_power(addr, 5) is PowerState.ON
+    assert bmc_client.read_power(addr, 5) is PowerState.OFF
+    bmc_client.set_power(addr, "on", 5)
+    assert bmc_client.read_power(addr, 5) is PowerState.ON
     assert run_ipmitool(bmc, "chassis", "power", "status").stdout.strip() == "Chassis Power is on"
-    client.set_power(addr, "reset", 5)
-    assert client.read_power(addr, 5) is PowerState.ON
-    client.set_power(addr, "soft", 5)
+    bmc_client.set_power(addr, "reset", 5)
+    assert bmc_client.read_power(addr, 5) is PowerState.ON
+    bmc_client.set_power(addr, "soft", 5)
     assert run_ipmitool(bmc, "chassis", "power", "status").stdout.strip() == "Chassis Power is off"
-    client.set_power(addr, "on", 5)
-    client.set_power(addr, "off", 5)
+    bmc_client.set_power(addr, "on", 5)
+    bmc_client.set_power(addr, "off", 5)
     assert bmc.power() == "off"
     assert bmc.controls() == ["power 1", "reset 1", "shutdown 1", "power 1", "power 0"]
-    assert client.cipher_suite(addr) == 3  # ipmi_sim has no SHA-256: pyghmi fell back
+    assert bmc_client.cipher_suite(addr) == 3  # ipmi_sim has no SHA-256: pyghmi fell back
 
 
-def test_power_changed_behind_our_back_is_seen(ipmi_sim, client):
+def test_power_changed_behind_our_back_is_seen(ipmi_sim, bmc_client):
     bmc = ipmi_sim(initial_power="off")
-    assert client.read_power(bmc.address(), 5) is PowerState.OFF
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.OFF
     bmc.set_power("on")
-    assert client.read_power(bmc.address(), 5) is PowerState.ON
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.ON
 
 
 @pytest.mark.parametrize("device", ["pxe", "disk", "cdrom", "bios", "none"])
-def test_boot_device_confirmed_by_ipmitool(ipmi_sim, client, device):
+def test_boot_device_confirmed_by_ipmitool(ipmi_sim, bmc_client, device):
     bmc = ipmi_sim()
-    assert client.set_boot(bmc.address(), device, deadline_s=5) is True
-    assert client.read_boot(bmc.address(), 5).selector == SELECTORS[device]
+    assert bmc_client.set_boot(bmc.address(), device, deadline_s=5) is True
+    assert bmc_client.read_boot(bmc.address(), 5).selector == SELECTORS[device]
     assert bmc.boot() == SIM_NAMES[device]
     out = run_ipmitool(bmc, "chassis", "bootparam", "get", "5").stdout
     assert f"Boot Device Selector : {SELECTOR_TEXT[device]}" in out
 
 
-def test_boot_device_changed_by_ipmitool_is_read_back(ipmi_sim, client):
+def test_boot_device_changed_by_ipmitool_is_read_back(ipmi_sim, bmc_client):
     bmc = ipmi_sim()
     result = run_ipmitool(bmc, "chassis", "bootdev", "cdrom")
     assert result.returncode == 0, result.stderr
-    assert client.read_boot(bmc.address(), 5).selector == SELECTORS["cdrom"]
+    assert bmc_client.read_boot(bmc.address(), 5).selector == SELECTORS["cdrom"]
 
 
-def test_ipmi15_disabled_breaks_only_the_dbc_path(ipmi_sim, client):
+def test_ipmi15_disabled_breaks_only_the_dbc_path(ipmi_sim, bmc_client):
     bmc = ipmi_sim(ipmi15=False, initial_power="on")
     lan = run_ipmitool(bmc, "chassis", "power", "status", interface="lan", timeout=30)
     dbc_way = run_ipmitool(bmc, "chassis", "power", "status", interface=None, timeout=30)
@@ -104,51 +81,51 @@ def test_ipmi15_disabled_breaks_only_the_dbc_path(ipmi_sim, client):
     assert lan.returncode != 0 and "IPMI v1.5" in lan.stderr
     assert dbc_way.returncode != 0
     assert lanplus.returncode == 0 and lanplus.stdout.strip() == "Chassis Power is on"
-    assert client.read_power(bmc.address(), 5) is PowerState.ON
+    assert bmc_client.read_power(bmc.address(), 5) is PowerState.ON
 
 
-def test_ipmi15_only_bmc_is_refused_by_policy_without_hanging(ipmi_sim, client):
+def test_ipmi15_only_bmc_is_refused_by_policy_without_hanging(ipmi_sim, bmc_client):
     bmc = ipmi_sim(ipmi20=False)
     assert run_ipmitool(bmc, "chassis", "power", "status", interface="lan").returncode == 0
     for _ in range(2):  # pyghmi's own 1.5 path would hang the second login
-        outcome, seconds = _elapsed(client.read_power, bmc.address(), 5)
+        outcome, seconds = timed(bmc_client.read_power, bmc.address(), 5)
         assert isinstance(outcome, IpmiUnsupported)
         assert "IPMI 1.5" in str(outcome)
         assert seconds < 1.0
 
 
-def test_wrong_password_is_an_auth_error_at_once(ipmi_sim, client):
+def test_wrong_password_is_an_auth_error_at_once(ipmi_sim, bmc_client):
     bmc = ipmi_sim(password="sim-right-7")
-    outcome, seconds = _elapsed(client.read_power, bmc.address(password="sim-wrong-8"), 5)
+    outcome, seconds = timed(bmc_client.read_power, bmc.address(password="sim-wrong-8"), 5)
     assert isinstance(outcome, IpmiAuthError)
     assert "wrong IPMI user name or password" in str(outcome)
     assert "sim-wrong-8" not in str(outcome)
     assert seconds < 1.0
 
 
-def test_stopped_bmc_is_unreachable_and_frozen_bmc_times_out(ipmi_sim, client):
+def test_stopped_bmc_is_unreachable_and_frozen_bmc_times_out(ipmi_sim, bmc_client):
     stopped, frozen = ipmi_sim(), ipmi_sim()
-    client.read_power(stopped.address(), 5)
-    client.read_power(frozen.address(), 5)
+    bmc_client.read_power(stopped.address(), 5)
+    bmc_client.read_power(frozen.address(), 5)
     stopped.stop()
     frozen.freeze()
-    outcome, seconds = _elapsed(client.read_power, frozen.address(), 1.5)
+    outcome, seconds = timed(bmc_client.read_power, frozen.address(), 1.5)
     assert isinstance(outcome, IpmiTimeout)
     assert seconds < 1.5 + SLACK_S
-    client.forget(stopped.address())  # a fresh login meets the closed port
-    outcome, seconds = _elapsed(client.read_power, stopped.address(), 5)
+    bmc_client.forget(stopped.address())  # a fresh login meets the closed port
+    outcome, seconds = timed(bmc_client.read_power, stopped.address(), 5)
     assert isinstance(outcome, IpmiUnreachable)
     assert seconds < 1.0
 
 
-def test_slow_bmc_times_out_without_delaying_the_next_bmc(ipmi_sim, client):
+def test_slow_bmc_times_out_without_delaying_the_next_bmc(ipmi_sim, bmc_client):
     slow, fast = ipmi_sim(), ipmi_sim(initial_power="on")
-    client.read_power(slow.address(), 5)
+    bmc_client.read_power(slow.address(), 5)
     slow.set_slow(2.0)
-    outcome, seconds = _elapsed(client.read_power, slow.address(), 0.8)
+    outcome, seconds = timed(bmc_client.read_power, slow.address(), 0.8)
     assert isinstance(outcome, IpmiTimeout)
     assert seconds < 0.8 + SLACK_S
-    outcome, seconds = _elapsed(client.read_power, fast.address(), 5)
+    outcome, seconds = timed(bmc_client.read_power, fast.address(), 5)
     assert outcome is PowerState.ON and seconds < 0.5
 
 
@@ -158,11 +135,11 @@ def test_a_port_already_taken_by_ipmi_sim_is_detected(ipmi_sim, tmp_path):
         start_ipmi_sim(tmp_path / "intruder", port=first.port)
 
 
-def test_fleet_starts_answers_and_stops_by_pid(ipmi_sim, client, tmp_path):
+def test_fleet_starts_answers_and_stops_by_pid(ipmi_sim, bmc_client, tmp_path):
     fleet = start_ipmi_sim_fleet(6, tmp_path / "fleet", initial_power="on")
     try:
         assert len({bmc.port for bmc in fleet}) == 6
-        assert [client.read_power(bmc.address(), 5) for bmc in fleet] == [PowerState.ON] * 6
+        assert [bmc_client.read_power(bmc.address(), 5) for bmc in fleet] == [PowerState.ON] * 6
     finally:
         stop_fleet(fleet)
     assert not any(bmc.alive() for bmc in fleet)
@@ -171,14 +148,14 @@ def test_fleet_starts_answers_and_stops_by_pid(ipmi_sim, client, tmp_path):
 def test_sixteen_threads_on_four_bmcs_read_correctly(ipmi_sim):
     bmcs = [ipmi_sim(initial_power=("on" if n % 2 else "off")) for n in range(4)]
     expected = {bmc.port: PowerState.ON if n % 2 else PowerState.OFF for n, bmc in enumerate(bmcs)}
-    client = BmcClient()
+    bmc_client = BmcClient()
     wrong: list[object] = []
 
     def worker(index: int) -> None:
         for turn in range(10):
             bmc = bmcs[(index + turn) % 4]
             try:
-                got = client.read_power(bmc.address(), 5)
+                got = bmc_client.read_power(bmc.address(), 5)
             except IpmiError as exc:
                 got = exc
             if got is not expected[bmc.port]:
@@ -191,7 +168,7 @@ def test_sixteen_threads_on_four_bmcs_read_correctly(ipmi_sim):
         for thread in threads:
             thread.join(60)
     finally:
-        client.close()
+        bmc_client.close()
     assert wrong == []
 
 
@@ -209,12 +186,12 @@ def test_sessions_the_bmcs_dropped_between_passes_do_not_stall_the_next_pass(ipm
     it waited behind that. Two passes with a pause longer than the BMC's session timeout.
     """
     bmcs = [ipmi_sim(initial_power="on") for _ in range(4)]
-    client = BmcClient(max_workers=4)
+    bmc_client = BmcClient(max_workers=4)
     try:
-        assert [client.read_power(bmc.address(), 3) for bmc in bmcs] == [PowerState.ON] * 4
+        assert [bmc_client.read_power(bmc.address(), 3) for bmc in bmcs] == [PowerState.ON] * 4
         time.sleep(IDLE_PAST_BMC_TIMEOUT_S)
-        results = [_elapsed(client.read_power, bmc.address(), 3) for bmc in bmcs]
+        results = [timed(bmc_client.read_power, bmc.address(), 3) for bmc in bmcs]
     finally:
-        client.close()
+        bmc_client.close()
     assert [outcome for outcome, _ in results] == [PowerState.ON] * 4
     assert max(seconds for _, seconds in results) < 1.0

@@ -7,6 +7,8 @@
   ``initial_power``, ``user``, ``password``) and returns a ``tests.peers.ipmisim.IpmiSimBmc``;
   the test is skipped when the binary is missing (CI installs openipmi).
 - ``run_ipmitool(peer, *args, interface=...)`` runs ipmitool against either peer.
+- ``bmc_client``: a ``BmcClient`` closed after the test; ``timed(fn, ...)`` returns
+  (result or IpmiError, seconds); ``SELECTOR_TEXT``: ipmitool's words for each boot device.
 
 Every process is stopped by PID at teardown. Ports come from ``free_port()``.
 """
@@ -26,12 +28,21 @@ from typing import Any, Protocol
 
 import pytest
 
-from baremetal.ipmi import BmcAddress
+from baremetal.errors import IpmiError
+from baremetal.ipmi import BmcAddress, BmcClient
 from tests.peers.ipmisim import IpmiSimBmc, ipmi_sim_binary, start_ipmi_sim
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
 
 READY_TIMEOUT_S = 10.0
+# What ``ipmitool chassis bootparam get 5`` prints for each DBC boot device.
+SELECTOR_TEXT = {
+    "none": "No override",
+    "pxe": "Force PXE",
+    "disk": "Force Boot from default Hard-Drive",
+    "cdrom": "Force Boot from CD/DVD",
+    "bios": "Force Boot into BIOS Setup",
+}
 
 
 class Peer(Protocol):
@@ -163,3 +174,21 @@ def run_ipmitool(peer: Peer, *args: str, interface: str | None = "lanplus",
     cmd += ["-H", peer.host, "-p", str(peer.port), "-U", peer.user,
             "-P", peer.password if password is None else password, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def bmc_client() -> Iterator[BmcClient]:
+    """A BmcClient with default settings, closed (logged out) after the test."""
+    client = BmcClient()
+    yield client
+    client.close()
+
+
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[object, float]:
+    """Call ``fn``; return (its result, or the IpmiError it raised) and the seconds taken."""
+    started = time.monotonic()
+    try:
+        outcome = fn(*args, **kwargs)
+    except IpmiError as exc:
+        outcome = exc
+    return outcome, time.monotonic() - started
