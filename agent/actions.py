@@ -23,20 +23,20 @@ reports the valid bit clear or drops the persistent/UEFI bit (ipmi_sim does both
 ``unverified`` with the reading, which is the truth about that BMC.
 
 Batches (``uuids`` or ``select(label="zone=vip")``) run in parallel on a pool of
-``[check] pool_size`` threads, one result per server. The lock is per process: the CLI
-working on the store while the service runs is not covered by it.
+``[check] pool_size`` threads, one result per server. The lock holds across processes
+(``agent.action_lock``): a CLI action on a server the service is acting on is a conflict.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agent.action_lock import ServerLocks, lock_file_for
 from agent.config import Settings
 from agent.errors import ActionInProgress, ServerNotFound, ValidationError
 from agent.metrics import Metrics
@@ -126,8 +126,7 @@ class Actions:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
-        self._locks_guard = threading.Lock()
-        self._in_flight: dict[str, str] = {}  # uuid -> action holding the server's lock
+        self._locks = ServerLocks.shared(lock_file_for(store.path))
 
     # --- public operations -------------------------------------------------------------
 
@@ -178,8 +177,7 @@ class Actions:
 
     def in_flight(self) -> dict[str, str]:
         """Return the servers with an action in progress (uuid -> action)."""
-        with self._locks_guard:
-            return dict(self._in_flight)
+        return self._locks.held()
 
     # --- machinery ---------------------------------------------------------------------
 
@@ -298,15 +296,10 @@ class Actions:
 
     def _acquire(self, uuid: str, action: str) -> str | None:
         """Take the server's lock; return the holder's action when it is taken."""
-        with self._locks_guard:
-            holder = self._in_flight.get(uuid)
-            if holder is None:
-                self._in_flight[uuid] = action
-            return holder
+        return self._locks.acquire(uuid, action)
 
     def _release(self, uuid: str) -> None:
-        with self._locks_guard:
-            self._in_flight.pop(uuid, None)
+        self._locks.release(uuid)
 
 
 _SELECTOR_NAMES = {sel: name for name, sel in DBC_BOOT_DEVICES.items()}

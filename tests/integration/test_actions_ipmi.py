@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -127,6 +129,39 @@ def test_second_action_on_a_busy_server_is_a_conflict(rig_factory, fake_bmc) -> 
                                ("bob", "power_off", "conflict")]
     assert bmc.state()["power"] == "on"  # the conflicting "off" never reached the BMC
     assert rig.actions.in_flight() == {}
+
+
+_HOLD_IN_OTHER_PROCESS = """
+import sys, time
+from pathlib import Path
+from agent.action_lock import ServerLocks, lock_file_for
+locks = ServerLocks.shared(lock_file_for(Path(sys.argv[1])))
+assert locks.acquire(sys.argv[2], "power_off") is None
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_action_held_by_another_process_is_a_conflict_until_it_dies(rig_factory,
+                                                                      ipmi_sim) -> None:
+    """The CLI and the service build their own Actions: the lock must span processes."""
+    bmc = ipmi_sim(initial_power="off")
+    rig = rig_factory()
+    add_server(rig.store, "seat-06", bmc)
+    other = subprocess.Popen([sys.executable, "-c", _HOLD_IN_OTHER_PROCESS,
+                              str(rig.store.path), "seat-06"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        with pytest.raises(ActionInProgress) as caught:
+            rig.actions.power(uuids=["seat-06"], action="on", actor="alice")
+        assert caught.value.http_status == 409 and "another bm-agent process" in caught.value.action
+        assert bmc.controls() == []  # nothing reached the BMC
+    finally:
+        other.kill()  # SIGKILL: the kernel drops its locks, nothing is left stale
+        other.wait(10)
+    (result,) = rig.actions.power(uuids=["seat-06"], action="on", actor="alice")
+    assert result.code == "verified" and bmc.controls() == ["power 1"]
+    assert [e.result for e in _audit(rig, "seat-06")] == ["conflict", "verified"]
 
 
 def test_batch_by_label_has_one_result_per_server(rig_factory, ipmi_sim, dead_bmc) -> None:
