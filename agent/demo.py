@@ -68,7 +68,8 @@ def cmd_demo(ctx: Ctx) -> int:
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     run = DemoRun(workdir, lang=ctx.out.lang)
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    previous_int = signal.getsignal(signal.SIGINT)
+    # Explicitly: a demo started from a background job inherits SIGINT ignored.
+    previous_int = signal.signal(signal.SIGINT, _interrupt)
     code = ExitCode.OK
     try:
         summary = _setup(ctx, run)
