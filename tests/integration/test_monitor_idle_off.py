@@ -36,8 +36,10 @@ def _item(bmc, uuid: str) -> dict:
 
 def test_idle_power_off_by_dbc_is_expected_off(spawn, tmp_path, ipmi_sim, rig_factory) -> None:
     idle, rented = ipmi_sim(initial_power="on"), ipmi_sim(initial_power="on")
+    # The timer repeats (as the node's does, every 900 s): a first run that comes before the
+    # rentals file is written (a loaded machine) must not leave the test waiting 60 s.
     emu = start_emulator(spawn, tmp_path, deeplink=False, extra_args=[
-        "--prune-first-s", "0.3", "--prune-every-s", "60", "--prune-gap-s", "0.05"])
+        "--prune-first-s", "0.3", "--prune-every-s", "0.5", "--prune-gap-s", "0.05"])
     ids = register_servers(emu, [_item(idle, "seat-idle"), _item(rented, "seat-rented")])
     emu.set_rentals({"current_block": 100, "machines": {
         ids["seat-idle"]: {"status": "online"},
