@@ -30,17 +30,18 @@ _SHARED_GUARD = threading.Lock()
 _LOGGER = logging.getLogger(__name__)
 #: What ``acquire`` reports when another process holds the server.
 OTHER_PROCESS = "an action started by another bm-agent process (service or CLI)"
+_SUFFIX = "-actions.lock"
 
 
 def lock_file_for(store_path: Path) -> Path:
     """Return the lock file that goes with a store file."""
-    return store_path.with_name(store_path.name + "-actions.lock")
+    return store_path.with_name(store_path.name + _SUFFIX)
 
 
 class ServerLocks:
-    """Try-locks per server uuid: in this process and, with a lock file, across processes."""
+    """Try-locks per server uuid: in this process and, through the lock file, across processes."""
 
-    def __init__(self, lock_file: Path | None) -> None:
+    def __init__(self, lock_file: Path) -> None:
         self._guard = threading.Lock()
         self._held: dict[str, str] = {}  # uuid -> action holding it in this process
         self._path = lock_file
@@ -58,7 +59,7 @@ class ServerLocks:
             holder = self._held.get(uuid)
             if holder is not None:
                 return holder
-            if self._path is not None and self._fd is None:
+            if self._fd is None:
                 self._fd = _open_lock_file(self._path)
             if self._fd is not None and not _lock_byte(self._fd, uuid, fcntl.LOCK_EX):
                 self._close_if_idle()
@@ -112,7 +113,7 @@ def _match_store_owner(fd: int, path: Path) -> None:
     """Root (a CLI run with sudo) hands the file to the store's owner, so the service can lock."""
     if os.geteuid() != 0:
         return
-    store = path.with_name(path.name.removesuffix("-actions.lock"))
+    store = path.with_name(path.name.removesuffix(_SUFFIX))
     try:
         owner = store.stat()
         os.fchown(fd, owner.st_uid, owner.st_gid)

@@ -123,8 +123,8 @@ class CheckSettings:
     dbc_path_probe: bool
     mismatch_confirmations: int
     transition_grace_s: float
+    auth_retry_after_s: float
     rentals_file: Path | None = None
-    auth_retry_after_s: float = 900.0
 
 
 @dataclass(frozen=True)
