@@ -180,7 +180,8 @@ def test_batch_by_label_has_one_result_per_server(rig_factory, ipmi_sim, dead_bm
     assert time.monotonic() - started < 3.0  # in parallel: the dead one costs one deadline
     codes = {r.uuid: r.code for r in results}
     assert codes == {"vip-0": "verified", "vip-1": "verified", "vip-2": "verified",
-                     "vip-dead": "ipmi_unreachable", "vip-badpw": "ipmi_auth"}
+                     "vip-dead": "ipmi_unreachable", "vip-badpw": "ipmi_auth"}, \
+        [(r.uuid, r.code, r.message) for r in results]  # once seen: vip-badpw ipmi_protocol
     assert [b.power() for b in vip] == ["on", "on", "on"] and other.power() == "off"
     failed = _audit(rig, "vip-badpw")
     assert failed[0].result == "failed" and failed[0].detail["code"] == "ipmi_auth"
