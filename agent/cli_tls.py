@@ -1,9 +1,10 @@
-"""HTTPS for ``bm-agent``: ``init --tls``, ``tls fingerprint`` and ``serve``'s TLS options.
+"""HTTPS for ``bm-agent``: ``init --tls``, ``tls fingerprint|make-cert``, ``serve``'s TLS.
 
 ``init --tls`` names ``[api] tls_cert``/``tls_key`` in the new config (beside the secrets
 key) and makes a self-signed certificate there if the files do not exist yet (``agent.tls``):
 SAN = the listen host plus every ``--tls-host``. Both ``init`` and ``tls fingerprint`` print
 the SHA-256 fingerprint the boot hooks pin (``[agent] cert_sha256``, docs/hook.md).
+``tls make-cert`` does the same for an installed agent whose config already names the pair.
 """
 
 from __future__ import annotations
@@ -38,13 +39,19 @@ def add_init_options(init: argparse.ArgumentParser) -> None:
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``bm-agent tls fingerprint``."""
+    """Add ``bm-agent tls fingerprint`` and ``bm-agent tls make-cert``."""
     tls = commands.add_parser("tls", parents=[common], help="the API's HTTPS certificate")
     sub = tls.add_subparsers(dest="tls_command", metavar="ACTION")
     sub.required = True
     show = sub.add_parser("fingerprint", parents=[common],
                           help="print the SHA-256 fingerprint of [api] tls_cert")
     show.set_defaults(handler=cmd_fingerprint)
+    make = sub.add_parser("make-cert", parents=[common],
+                          help="make the self-signed pair [api] tls_cert/tls_key name, if absent")
+    make.add_argument("--tls-host", action="append", default=[], metavar="HOST",
+                      help="IP or name the certificate is for, besides the [api] listen host "
+                           "(repeatable)")
+    make.set_defaults(handler=cmd_make_cert, tls=True)
 
 
 def init_config_values(args: argparse.Namespace) -> dict[str, str]:
@@ -77,6 +84,14 @@ def make_init_cert(ctx: Ctx) -> dict[str, Any]:
     ctx.out.say("cli.tls_fingerprint", colons=digest.colons, plain=digest.plain)
     return {"tls_cert": str(cert), "tls_created": created, "sha256": digest.colons,
             "sha256_hex": digest.plain}
+
+
+def cmd_make_cert(ctx: Ctx) -> int:
+    """Make the pair an existing config names (no store, no users touched)."""
+    report = make_init_cert(ctx)
+    if ctx.out.json_mode:
+        ctx.out.json({"ok": True, **report})
+    return int(ExitCode.OK)
 
 
 def _configured(config_path: Path) -> tuple[tuple[Path, Path] | None, str]:

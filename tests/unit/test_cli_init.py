@@ -225,3 +225,22 @@ def test_tls_fingerprint_without_tls_is_a_usage_error(home: Path,
     capsys.readouterr()
     assert _cli(home, "--lang", "en", "tls", "fingerprint") == ExitCode.USAGE
     assert "TLS is off" in capsys.readouterr().err
+
+
+def test_tls_make_cert_for_an_installed_agent_whose_config_names_the_pair(
+        home: Path, capsys: pytest.CaptureFixture[str]):
+    assert _init(home, "--listen", "0.0.0.0:8700") == ExitCode.OK
+    config = home / "agent.toml"
+    config.write_text(config.read_text().replace(
+        '# tls_cert = "agent-tls.crt"', 'tls_cert = "tls/agent.crt"').replace(
+        '# tls_key = "agent-tls.key"', 'tls_key = "tls/agent.key"'))
+    capsys.readouterr()
+    assert _cli(home, "--json", "tls", "make-cert", "--tls-host", "10.0.0.9") == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["tls_created"] is True and report["tls_cert"] == str(home / "tls/agent.crt")
+    assert _mode(home / "tls" / "agent.key") == 0o600
+    assert load_settings(config, environ={}).api.tls
+    # A second run keeps the pair and prints the same fingerprint.
+    assert _cli(home, "--json", "tls", "make-cert") == ExitCode.OK
+    again = json.loads(capsys.readouterr().out)
+    assert again["tls_created"] is False and again["sha256"] == report["sha256"]
