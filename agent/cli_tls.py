@@ -141,10 +141,12 @@ def cleartext_warning(settings: Settings) -> str | None:
     if settings.api.tls or host == "localhost":
         return None
     try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
+        address = ipaddress.ip_address(host)
     except ValueError:
-        pass  # a host name: it may resolve to a LAN address
+        address = None  # a host name: it may resolve to a LAN address
+    mapped = getattr(address, "ipv4_mapped", None)
+    if address is not None and (mapped or address).is_loopback:
+        return None
     return (f"listening on {settings.api.listen} WITHOUT TLS: staff passwords, session "
             "cookies, API tokens and hook requests cross the network in clear text; "
             "set [api] tls_cert/tls_key (bm-agent init --tls) or keep [api] listen on "

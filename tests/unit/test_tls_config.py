@@ -157,7 +157,7 @@ def test_the_default_config_lists_the_new_keys_and_parses(tmp_path):
 @pytest.mark.parametrize(("listen", "warned"), [
     ("0.0.0.0:8700", True), ("192.168.1.10:8700", True), ("agent.lan:8700", True),
     ("[::]:8700", True), ("127.0.0.1:8700", False), ("[::1]:8700", False),
-    ("localhost:8700", False),
+    ("localhost:8700", False), ("[::ffff:127.0.0.1]:8700", False),
 ])
 def test_serve_warns_before_listening_beyond_loopback_without_tls(tmp_path, listen, warned):
     from agent.cli_tls import cleartext_warning
@@ -174,3 +174,38 @@ def test_no_cleartext_warning_with_tls(tmp_path, pair):
 
     path = config(tmp_path, 'listen = "0.0.0.0:8700"\n' + TLS_KEYS)
     assert cleartext_warning(load_settings(path, environ={})) is None
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_serve_passes_the_pair_to_uvicorn_and_warns_without_tls(tmp_path, pair, monkeypatch,
+                                                                caplog, tls):
+    """``bm-agent serve`` up to uvicorn's run (replaced: no socket is opened)."""
+    import uvicorn
+
+    from agent.cli import run
+    from agent.secrets import create_key_file
+    from baremetal.signing import new_node_keypair
+
+    keys = new_node_keypair()
+    (tmp_path / "node.dat").write_text(f"node_id={keys.node_id}\n"
+                                       f"node_private_key={keys.private_key}\n")
+    create_key_file(tmp_path / "secrets.key")
+    path = config(tmp_path, 'listen = "0.0.0.0:8700"\n' + (TLS_KEYS if tls else ""))
+    seen = {}
+
+    def fake_run(server, sockets=None):
+        seen["cert"], seen["key"] = server.config.ssl_certfile, server.config.ssl_keyfile
+        seen["proxy_headers"] = server.config.proxy_headers
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    for name in [n for n in os.environ if n.startswith("BM_AGENT_")]:
+        monkeypatch.delenv(name)
+    with caplog.at_level("WARNING"):
+        run(["--config", str(path), "serve"])
+    assert seen["proxy_headers"] is False
+    if tls:
+        assert (seen["cert"], seen["key"]) == (str(pair[0]), str(pair[1]))
+        assert "WITHOUT TLS" not in caplog.text
+    else:
+        assert seen["cert"] is None and seen["key"] is None
+        assert "0.0.0.0:8700 WITHOUT TLS" in caplog.text
