@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, TlsConfigError
+from agent.proxies import parse_networks
 
 __all__ = ["HEADER", "KEYS", "BadValue", "Key", "check_relations", "names_in", "split_listen",
            "toml_literal"]
@@ -153,6 +154,19 @@ def _listen(value: Any, _env: bool, _base: Path) -> str:
     return text
 
 
+def _networks(value: Any, from_env: bool, _base: Path) -> tuple[Any, ...]:
+    if isinstance(value, str):
+        entries = value.split(",")
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        entries = list(value)
+    else:
+        raise BadValue(f"{value!r} is not a list of IP addresses or CIDRs")
+    try:
+        return parse_networks(entries)
+    except ValueError as exc:
+        raise BadValue(str(exc)) from None
+
+
 def _k(section: str, name: str, converter: Converter, expected: str, doc: str,
        default: Any = None, *, required: bool = False, example: Any = None) -> Key:
     return Key(section, name, converter, expected, tuple(doc.split("\n")), default,
@@ -188,7 +202,19 @@ KEYS: tuple[Key, ...] = (
        "Address of the REST API and dashboard.", "127.0.0.1:8700"),
     _k("api", "secure_cookies", _bool, "true or false",
        "Always mark the session cookie Secure (it is anyway when the request came over\n"
-       "HTTPS or with X-Forwarded-Proto: https); set it behind a TLS proxy.", False),
+       "HTTPS or with X-Forwarded-Proto: https); set it behind a TLS proxy.\n"
+       "TLS on (tls_cert set) implies it.", False),
+    _k("api", "tls_cert", _path(True), "a PEM certificate file, or empty for plain HTTP",
+       "Serve HTTPS with this certificate (`bm-agent init --tls` makes a self-signed one;\n"
+       "`bm-agent tls fingerprint` prints the SHA-256 the boot hooks pin). Needs tls_key.\n"
+       "Without TLS, passwords, cookies and tokens cross the LAN in clear text.",
+       example="agent-tls.crt"),
+    _k("api", "tls_key", _path(True), "a PEM private key file (unencrypted, mode 0600)",
+       "Private key of tls_cert.", example="agent-tls.key"),
+    _k("api", "trusted_proxies", _networks, "a list of IPs or CIDRs, e.g. [\"10.0.0.2\"]",
+       "Reverse proxies whose X-Forwarded-For is believed (right-most address that is not\n"
+       "itself listed). Anyone else's proxy headers are ignored: the TCP peer is the client.\n"
+       "Env: comma-separated. Empty (default): no proxy is trusted.", ()),
     _k("check", "interval_s", _number(float, 0.2, 86400), "seconds, 0.2 to 86400",
        "Time between cross-check passes over all servers.", 60.0),
     _k("check", "jitter_s", _F, "seconds, below interval_s",
@@ -267,10 +293,31 @@ def check_relations(values: Mapping[str, Mapping[str, Any]], where: str) -> None
     if values["auth"]["session_idle_s"] > values["auth"]["session_max_s"]:
         raise ConfigError(key="auth.session_idle_s", file=where, problem="too large",
                           expected="at most auth.session_max_s")
+    _check_tls(values["api"], where)
+
+
+def _check_tls(api: Mapping[str, Any], where: str) -> None:
+    cert, key = api["tls_cert"], api["tls_key"]
+    if cert is None and key is None:
+        return
+    if cert is None or key is None:
+        missing = "api.tls_cert" if cert is None else "api.tls_key"
+        raise TlsConfigError(key=missing, file=where, problem="missing",
+                             expected="both api.tls_cert and api.tls_key, or neither")
+    from agent.tls import check_pair  # cryptography is loaded only when TLS is on
+
+    problem = check_pair(cert, key)
+    if problem is not None:
+        name, text = problem
+        path = cert if name == "tls_cert" else key
+        raise TlsConfigError(key=f"api.{name}", file=where, problem=f"{path}: {text}",
+                             expected="a readable PEM certificate and its unencrypted key")
 
 
 def toml_literal(value: Any) -> str:
-    """Render a scalar as TOML (JSON string escapes are valid TOML basic strings)."""
+    """Render a scalar or list as TOML (JSON string escapes are valid TOML basic strings)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_literal(str(item)) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from agent import cli_tls
 from agent.cli_context import CliError, Ctx, ExitCode, os_actor
 from agent.config import render_default_config
 from agent.models import Role
@@ -48,6 +49,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     init.add_argument("--key-file", help="secrets key file [secrets] key_file")
     init.add_argument("--rentals-file", help="rentals JSON [check] rentals_file")
     init.add_argument("--default-lang", choices=("zh_CN", "en"), help="[ui] default_lang")
+    cli_tls.add_init_options(init)
     init.add_argument("--force", action="store_true",
                       help="rewrite an existing config file (the key and store are kept)")
     init.set_defaults(handler=cmd_init)
@@ -117,7 +119,10 @@ def read_password(ctx: Ctx, source: str | None, user: str) -> Secret:
 def cmd_init(ctx: Ctx) -> int:
     """Write the config (unless present), create the key file, the store and the first admin."""
     report: dict[str, Any] = {"config": str(ctx.config_path)}
+    early = ctx.config_path.exists() and not ctx.args.force  # a kept config may name a pair
+    tls = cli_tls.make_init_cert(ctx) if early else {}
     report["config_created"] = _init_config(ctx)
+    report.update(tls if early else cli_tls.make_init_cert(ctx))
     settings = ctx.settings()
     key_file = settings.secrets.key_file
     report["key_file"], report["key_created"] = str(key_file), not key_file.exists()
@@ -149,6 +154,7 @@ def _init_config(ctx: Ctx) -> bool:
         return False
     values = {key: getattr(ctx.args, option) for option, key in _INIT_KEYS.items()
               if getattr(ctx.args, option)}
+    values.update(cli_tls.init_config_values(ctx.args))
     write_private_text(path, render_default_config(values), mode=0o640)
     ctx.out.say("cli.config_written", path=path)
     return True
@@ -240,17 +246,23 @@ def cmd_serve(ctx: Ctx) -> int:
 
     from agent.api.app import create_app
 
+    warning = cli_tls.cleartext_warning(settings)
+    if warning:
+        _LOGGER.warning("%s", warning)
     app = create_app(ctx.agent(), background=True)
     # proxy_headers=False: the hook relay trusts the TCP peer address (agent.api.app).
     # One worker, one process: pyghmi keeps its IPMI sessions in process-global tables
     # (ipmi-anchors §3), so a second worker would fight the first over every BMC session.
     _LOGGER.info("serving with a single uvicorn worker: pyghmi IPMI sessions are "
                  "process-global and cannot be shared between worker processes")
+    certfile, keyfile = cli_tls.uvicorn_tls_files(settings)
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, workers=1,
                             log_level=logging.getLevelName(level).lower(), access_log=False,
-                            lifespan="on", log_config=None, proxy_headers=False)
+                            lifespan="on", log_config=None, proxy_headers=False,
+                            ssl_certfile=certfile, ssl_keyfile=keyfile)
     server = uvicorn.Server(config)
     host = f"[{settings.api.host}]" if ":" in settings.api.host else settings.api.host
-    ctx.out.warn("cli.listening", url=f"http://{host}:{settings.api.port}/")
+    scheme = "https" if settings.api.tls else "http"
+    ctx.out.warn("cli.listening", url=f"{scheme}://{host}:{settings.api.port}/")
     server.run()  # uvicorn turns SIGTERM/SIGINT into a graceful shutdown (lifespan stop)
     return int(ExitCode.OK if server.started else ExitCode.ERROR)

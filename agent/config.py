@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from agent import _config_keys as _keys
 from agent._config_keys import KEYS, Key
 from agent.errors import ConfigError, NodeDatError
+from agent.proxies import Network
 from agent.secrets import Secret
 from baremetal.errors import SigningError
 from baremetal.signing import node_id_from_private_key
@@ -96,10 +97,23 @@ class SecretsSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """[api]: where uvicorn listens, and how its cookies are marked."""
+    """[api]: where uvicorn listens, its TLS pair, how its cookies are marked, trusted proxies."""
 
     listen: str
     secure_cookies: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+
+    @property
+    def tls(self) -> bool:
+        """Tell whether uvicorn serves HTTPS (``load_settings`` checked the pair)."""
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def always_secure_cookies(self) -> bool:
+        """Mark every cookie Secure: configured so, or implied by TLS."""
+        return self.secure_cookies or self.tls
 
     @property
     def host(self) -> str:

@@ -4,7 +4,8 @@ The tree (``code`` and the HTTP status the API's single exception handler should
 
     AgentError                    agent_error             500
     ├── ConfigError               config_invalid          500  bad key in a config file / env
-    │   └── NodeDatError          node_dat_invalid        500  node.dat unreadable/inconsistent
+    │   ├── NodeDatError          node_dat_invalid        500  node.dat unreadable/inconsistent
+    │   └── TlsConfigError        tls_config_invalid      500  [api] tls_cert/tls_key unusable
     ├── StoreError                store_error             500  the SQLite store failed
     │   ├── StoreFull             store_full              507  disk (or max_page_count) is full
     │   ├── StoreTooNew           store_too_new           500  schema newer than this code: refuse
@@ -53,7 +54,8 @@ __all__ = [
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
     "ReplayedRequest", "SecretsError", "ServerNotFound", "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
-    "UnsealFailed", "UserNotFound", "ValidationError", "WrongSourceIp", "all_error_classes",
+    "TlsConfigError", "UnsealFailed", "UserNotFound", "ValidationError", "WrongSourceIp",
+    "all_error_classes",
 ]
 
 
@@ -98,6 +100,12 @@ class NodeDatError(ConfigError):
     """The DBC node's dat/node.dat is unreadable or its key does not derive its node_id."""
 
     code = "node_dat_invalid"
+
+
+class TlsConfigError(ConfigError):
+    """``[api] tls_cert``/``tls_key``: missing half, unreadable, not PEM, or not a pair."""
+
+    code = "tls_config_invalid"
 
 
 class StoreError(AgentError):

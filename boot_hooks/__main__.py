@@ -32,6 +32,7 @@ exit codes:
   4  DeepLink unreachable: SDK missing, or never connected to the node
   5  auth refused: wrong key, bad hook token, wrong source IP
   6  not confirmed: the node never reported the new code back
+  7  TLS pin mismatch: the agent's certificate is not [agent] cert_sha256 (nothing sent)
 """
 
 

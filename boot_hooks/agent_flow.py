@@ -43,7 +43,8 @@ def run_agent(config: HookConfig, remember_secret: Remember) -> Outcome:
     started = time.monotonic()
     seed = read_seed_file(config.token_key_file, "[agent] token_key_file", "hook_token")
     remember_secret(seed.hex)
-    agent = AgentClient(config.agent_url, TokenSigner(seed.hex), source_ip=config.source_ip)
+    agent = AgentClient(config.agent_url, TokenSigner(seed.hex), source_ip=config.source_ip,
+                        cert_sha256=config.agent_cert_sha256)
     who = _whoami(agent, config)
     version = _node_version(config, who)
     relay = is_relay_version(version) if version else True

@@ -5,7 +5,7 @@ Keys (docs/hook.md has the annotated example)::
     [node]      url                      bare-metal node HTTP, e.g. http://192.168.1.159:5002
     [server]    node_id, key_file        this PC's server identity (direct mode)
     [deeplink]  sdk, channel_id, code_length
-    [agent]     url, token_key_file, source_ip
+    [agent]     url, token_key_file, source_ip, cert_sha256 (pin; required for https://)
     [deadlines] node_s, deeplink_s, confirm_s, call_s
     [state]     file                     where the last code's salted hash is kept
 
@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from boot_hooks.errors import ConfigError
+from boot_hooks.tls_pin import normalize_pin
 
 __all__ = [
     "DEFAULT_PIPE",
@@ -72,6 +73,7 @@ class HookConfig:
     agent_url: str = ""
     token_key_file: str = ""
     source_ip: str = ""
+    agent_cert_sha256: str = ""
     state_file: str = field(default_factory=default_state_file)
     deadlines: Deadlines = field(default_factory=Deadlines)
 
@@ -103,6 +105,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("agent", "url"): "agent_url",
     ("agent", "token_key_file"): "token_key_file",
     ("agent", "source_ip"): "source_ip",
+    ("agent", "cert_sha256"): "agent_cert_sha256",
     ("state", "file"): "state_file",
 }
 _DEADLINE_KEYS = {f.name for f in fields(Deadlines)}
@@ -203,6 +206,18 @@ def _validate(config: HookConfig) -> None:
             raise ConfigError("direct mode needs [server] key_file")
     elif not config.token_key_file:
         raise ConfigError("agent mode needs [agent] token_key_file")
+    _validate_pin(config)
+
+
+def _validate_pin(config: HookConfig) -> None:
+    if config.agent_cert_sha256:
+        normalize_pin(config.agent_cert_sha256)
+        if urlsplit(config.agent_url).scheme != "https":
+            raise ConfigError("[agent] cert_sha256 is set but [agent] url is not https://: "
+                              "use the agent's https:// URL")
+    elif config.mode == "agent" and urlsplit(config.agent_url).scheme == "https":
+        raise ConfigError("an https:// [agent] url needs [agent] cert_sha256, the agent "
+                          "certificate's SHA-256 (run `bm-agent tls fingerprint` on the agent)")
 
 
 def _validate_sdk(sdk: str) -> None:

@@ -7,7 +7,8 @@ The tree::
     ├── NodeDown                  the node (or the agent) did not answer in time      (3)
     ├── DeepLinkDown              DeepLink's SDK or its LAN session is not there      (4)
     ├── AuthRefused               a signature, key, token or source IP was refused    (5)
-    └── NotConfirmed              the new code was sent but never read back           (6)
+    ├── NotConfirmed              the new code was sent but never read back           (6)
+    └── PinMismatch               the agent's TLS certificate is not the pinned one   (7)
 
 Messages never carry secrets: they are built from step names, endpoints, error codes
 and the peers' own (already masked) texts.
@@ -25,6 +26,7 @@ __all__ = [
     "HookError",
     "NodeDown",
     "NotConfirmed",
+    "PinMismatch",
 ]
 
 
@@ -38,6 +40,7 @@ class ExitCode(enum.IntEnum):
     DEEPLINK_UNREACHABLE = 4
     AUTH_REFUSED = 5
     NOT_CONFIRMED = 6
+    TLS_PIN_MISMATCH = 7
 
 
 class HookError(Exception):
@@ -74,3 +77,9 @@ class NotConfirmed(HookError):
     """The new verification code was sent but the node never reported it back."""
 
     exit_code = ExitCode.NOT_CONFIRMED
+
+
+class PinMismatch(HookError):
+    """The agent's HTTPS certificate is not the one ``[agent] cert_sha256`` pins."""
+
+    exit_code = ExitCode.TLS_PIN_MISMATCH

@@ -37,6 +37,7 @@ import nacl.signing
 
 from boot_hooks.errors import AuthRefused, ConfigError, DeepLinkDown, NodeDown, NotConfirmed
 from boot_hooks.identity import LocalIdentity
+from boot_hooks.tls_pin import connection_factory
 
 __all__ = [
     "DEEPLINK_PATH",
@@ -154,10 +155,15 @@ class AgentClient:
         signer: TokenSigner,
         source_ip: str = "",
         clock: Callable[[], float] = time.time,
+        cert_sha256: str = "",
     ) -> None:
-        """Talk to ``base_url``; bind to ``source_ip`` when set (multi-homed PCs, tests)."""
+        """Talk to ``base_url``; bind to ``source_ip`` when set (multi-homed PCs, tests).
+
+        ``https://`` needs ``cert_sha256``, the agent certificate's pinned SHA-256.
+        """
         parts = urlsplit(base_url)
         self._https = parts.scheme == "https"
+        self._connect = connection_factory(self._https, cert_sha256)
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
@@ -231,8 +237,7 @@ class AgentClient:
         self, method: str, target: str, body: bytes, headers: dict, timeout_s: float
     ) -> _Answer:
         source = (self._source_ip, 0) if self._source_ip else None
-        conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = conn_cls(self._host, self._port, timeout=timeout_s, source_address=source)
+        conn = self._connect(self._host, self._port, timeout=timeout_s, source_address=source)
         try:
             conn.request(method, target, body=body or None, headers=headers)
             response = conn.getresponse()

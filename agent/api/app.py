@@ -12,7 +12,9 @@ worker and housekeeping with the app and stops them (and closes the agent) at sh
 tests and tools leave it False and manage the agent themselves.
 
 Serve it with uvicorn's ``proxy_headers=False``: the hook relay trusts the TCP peer address,
-which an ``X-Forwarded-For`` header must never override.
+which an ``X-Forwarded-For`` header must never override. (uvicorn's own option would trust
+any header from its ``forwarded_allow_ips`` and take the left-most hop; ``[api]
+trusted_proxies`` is applied instead by ``agent.api.deps.client_ip``, right-most first.)
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from agent.api.errors import request_lang
 from agent.auth import Principal, require_role
 from agent.errors import AuthFailed, ValidationError
 from agent.models import Role
+from agent.proxies import forwarded_client, is_trusted
 
 if TYPE_CHECKING:
     from agent.service import Agent
@@ -39,6 +40,7 @@ __all__ = [
     "parse_label",
     "raw_body",
     "request_target",
+    "trusted_forwarded_for",
 ]
 
 SESSION_COOKIE = "bm_session"
@@ -64,8 +66,29 @@ AgentDep = Annotated["Agent", Depends(get_agent)]
 Lang = Annotated[str, Depends(_lang)]
 
 
+def trusted_forwarded_for(request: Request) -> str | None:
+    """Return the client a trusted proxy names in ``X-Forwarded-For``, else None.
+
+    None unless the TCP peer is in ``[api] trusted_proxies`` and sent the header; then the
+    right-most address that is not itself a trusted proxy ("" when that entry is garbage).
+    """
+    trusted = request.app.state.agent.settings.api.trusted_proxies
+    peer = request.client.host if request.client else ""
+    values = request.headers.getlist("x-forwarded-for")
+    if not trusted or not values or not is_trusted(peer, trusted):
+        return None
+    return forwarded_client(values, trusted)
+
+
 def client_ip(request: Request) -> str:
-    """Return the TCP peer's address (uvicorn runs without proxy headers: it is the real one)."""
+    """Return the client's address: the TCP peer, or whom a trusted proxy forwarded for.
+
+    uvicorn runs without proxy headers, so ``request.client`` is the real TCP peer; only a
+    peer listed in ``[api] trusted_proxies`` may name another client (``agent.proxies``).
+    """
+    forwarded = trusted_forwarded_for(request)
+    if forwarded is not None:
+        return forwarded
     return request.client.host if request.client else ""
 
 

@@ -2,10 +2,10 @@
 
 ``POST /auth/login`` (rate limited per user name and per source IP: 429 + Retry-After)
 sets the ``bm_session`` cookie (HttpOnly, SameSite=Strict, Secure over HTTPS or when
-``[api] secure_cookies``) and answers the session's CSRF token, which the browser sends back
-as ``X-CSRF-Token`` on every state-changing request. ``POST /auth/tokens`` proves a password
-once (same rate limit) and answers a bearer token for the CLI and scripts; the token is shown
-only in that answer.
+``[api] secure_cookies`` or ``tls_cert``) and answers the session's CSRF token, which the
+browser sends back as ``X-CSRF-Token`` on every state-changing request. ``POST
+/auth/tokens`` proves a password once (same rate limit) and answers a bearer token for the
+CLI and scripts; the token is shown only in that answer.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/auth", tags=["auth"],
 
 def _secure(request: Request, agent: AgentDep) -> bool:
     forwarded = request.headers.get("x-forwarded-proto", "").lower() == "https"
-    return agent.settings.api.secure_cookies or request.url.scheme == "https" or forwarded
+    return agent.settings.api.always_secure_cookies or request.url.scheme == "https" or forwarded
 
 
 def _token_info(info: ApiToken) -> TokenInfoOut:

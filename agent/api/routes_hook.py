@@ -2,7 +2,8 @@
 
 No staff login: requests carry the café hook token's ed25519 signature over the raw
 request (``X-BM-Timestamp``, ``X-BM-Nonce``, ``X-BM-Signature``) and must come from the
-server's registered IP (see ``agent.hook_relay``). Refusals answer the contract's status
+server's registered IP (see ``agent.hook_relay``), directly or through a proxy listed in
+``[api] trusted_proxies`` (``agent.api.deps.client_ip``). Refusals answer the contract's status
 and code. 404 ``hook_relay_disabled`` when ``[hook] token_public_key`` is not configured.
 """
 
@@ -12,7 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from agent.api.deps import AgentDep, RawBody, client_ip, request_target
+from agent.api.deps import (
+    AgentDep,
+    RawBody,
+    client_ip,
+    request_target,
+    trusted_forwarded_for,
+)
 from agent.api.schemas import ErrorOut
 from agent.hook_relay import HookRefusal, HookRelay, SignedRequest
 from agent.hookauth import HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
@@ -39,10 +46,12 @@ def _relay(agent: AgentDep) -> HookRelay:
 
 def _signed(request: Request, body: bytes) -> SignedRequest:
     headers = request.headers
-    # The hook connects directly; proxy headers mean the peer address may have been
-    # rewritten from them (uvicorn's proxy_headers), so the source counts as unknown and
-    # the request fails the source-IP check in its place in the contract's order.
-    proxied = any(name in headers for name in _PROXY_HEADERS)
+    # The hook connects directly, or through a proxy in [api] trusted_proxies (then the
+    # forwarded client counts). Proxy headers from anyone else mean the source cannot be
+    # told, so it counts as unknown and the request fails the source-IP check in its
+    # place in the contract's order.
+    forwarded = trusted_forwarded_for(request)
+    proxied = forwarded is None and any(name in headers for name in _PROXY_HEADERS)
     return SignedRequest(method=request.method, target=request_target(request), body=body,
                          timestamp=headers.get(HEADER_TIMESTAMP),
                          nonce=headers.get(HEADER_NONCE),

@@ -8,7 +8,7 @@ read endpoints at ``/ui/api/*`` (see ``agent.web.ui_api``). Actions and imports 
 JSON API under ``/api/v1``, which enforces roles and CSRF itself.
 
 Sessions use the API's ``bm_session`` cookie (HttpOnly, SameSite=Strict, Secure over HTTPS or
-when ``[api] secure_cookies``).
+when ``[api] secure_cookies`` or TLS is on).
 Every answer carries a strict CSP (``'self'`` only, no inline script or style).
 """
 
@@ -94,7 +94,7 @@ class _Web:
         self.store = agent.store
         self.default_lang = agent.settings.ui.default_lang
         self.session_max_s = int(agent.settings.auth.session_max_s)
-        self.always_secure = bool(agent.settings.api.secure_cookies)
+        self.always_secure = bool(agent.settings.api.always_secure_cookies)
 
     def lang(self, request: Request) -> str:
         return page_lang(request, self.default_lang)

@@ -15,7 +15,8 @@
 
 .EXAMPLE
     # Sealing a diskless image (super-tube mode), agent mode:
-    .\install.ps1 -Exe .\bm-hook.exe -AgentUrl http://192.168.1.159:8090 `
+    .\install.ps1 -Exe .\bm-hook.exe -AgentUrl https://192.168.1.159:8700 `
+        -AgentCertSha256 bc60c7c34b2dc66661e511f470dbf6dc6eb99ff48bb4b2d838847047754b5feb `
         -TokenKeyFile .\hook-token.key -NodeUrl http://192.168.1.159:5002 -ForImage
 
 .EXAMPLE
@@ -38,6 +39,8 @@ param(
 
     [Parameter(ParameterSetName = 'Agent', Mandatory = $true)] [string] $AgentUrl,
     [Parameter(ParameterSetName = 'Agent', Mandatory = $true)] [string] $TokenKeyFile,
+    # SHA-256 of the agent's certificate (bm-agent tls fingerprint); needed for https://.
+    [Parameter(ParameterSetName = 'Agent')] [string] $AgentCertSha256 = '',
 
     [Parameter(ParameterSetName = 'Direct', Mandatory = $true)] [string] $ServerKeyFile,
     [Parameter(ParameterSetName = 'Direct')] [string] $NodeId = '',
@@ -76,6 +79,7 @@ $ExitMeaning = @{
     4 = 'DeepLink unreachable or not connected to the node'
     5 = 'auth refused (key, hook token or source IP)'
     6 = 'not confirmed: the node never reported the new code'
+    7 = 'TLS pin mismatch: the agent certificate is not AgentCertSha256 (nothing sent)'
 }
 
 function Assert-Administrator {
@@ -120,6 +124,9 @@ function New-HookConfig {
         $token = Copy-Key $TokenKeyFile 'hook-token.key'
         $lines += '[agent]', ('url = ' + (Format-TomlLiteral $AgentUrl)),
             ('token_key_file = ' + (Format-TomlLiteral $token))
+        if ($AgentCertSha256) {
+            $lines += ('cert_sha256 = ' + (Format-TomlLiteral $AgentCertSha256))
+        }
     } else {
         $key = Copy-Key $ServerKeyFile 'server.key'
         $lines += '[server]', ('key_file = ' + (Format-TomlLiteral $key))

@@ -11,6 +11,10 @@
   for tests that do not disturb each other); ``module_spawn`` is ``spawn`` for a module.
 - ``SourceAddressAdapter``: a requests adapter that binds the client side to 127.0.0.N,
   as a GPU PC's hook does (the relay checks the TCP source address).
+- ``start_agent(..., tls=True)``: serve HTTPS with a self-signed pair made like ``bm-agent
+  init --tls`` does; ``AgentProc.url`` is then ``https://`` and ``AgentProc.session()``
+  checks the certificate's SHA-256 against ``AgentProc.cert_sha256`` (``PinnedAdapter``:
+  no CA, no host name, like bm-hook's pin).
 
 Check intervals are short (``interval_s`` default 1 s, IPMI deadline 0.5 s) so verdicts
 appear within seconds. Every process is stopped by PID at teardown (``spawn``).
@@ -38,8 +42,8 @@ from baremetal.signing import new_node_keypair
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
 
-__all__ = ["USERS", "AgentProc", "SourceAddressAdapter", "agent_proc", "module_agent_proc",
-           "module_spawn", "start_agent"]
+__all__ = ["USERS", "AgentProc", "PinnedAdapter", "SourceAddressAdapter", "agent_proc",
+           "module_agent_proc", "module_spawn", "pinned_session", "start_agent"]
 
 READY_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 60.0
@@ -63,6 +67,31 @@ class SourceAddressAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
+class PinnedAdapter(HTTPAdapter):
+    """HTTPS that accepts only the certificate with SHA-256 ``fingerprint`` (optionally bound
+    to a source address): urllib3's ``assert_fingerprint``, CA and host name unchecked."""
+
+    def __init__(self, fingerprint: str, source_ip: str | None = None, **kwargs: Any) -> None:
+        self._fingerprint = fingerprint
+        self._source = (source_ip, 0) if source_ip else None
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["assert_fingerprint"] = self._fingerprint
+        if self._source is not None:
+            kwargs["source_address"] = self._source
+        super().init_poolmanager(*args, **kwargs)
+
+
+def pinned_session(fingerprint: str, source_ip: str | None = None) -> requests.Session:
+    """A requests session for an ``https://`` agent whose certificate has ``fingerprint``."""
+    sess = requests.Session()
+    sess.trust_env = False
+    sess.verify = False  # the pin replaces the CA check (a self-signed cert on an IP)
+    sess.mount("https://", PinnedAdapter(fingerprint, source_ip))
+    return sess
+
+
 @dataclass
 class AgentProc:
     """A running bm-agent: where it listens, who may call it, what it logged."""
@@ -75,6 +104,7 @@ class AgentProc:
     passwords: dict[str, str] = field(repr=False)
     hook_seed: str | None = field(repr=False, default=None)
     hook_public: str | None = None
+    cert_sha256: str | None = None
 
     def log(self) -> str:
         """Return everything the agent wrote so far (stdout and stderr)."""
@@ -83,11 +113,14 @@ class AgentProc:
     def session(self, user: str | None = "admin", source_ip: str | None = None
                 ) -> requests.Session:
         """A requests session with ``user``'s bearer token (None: anonymous)."""
-        sess = requests.Session()
-        sess.trust_env = False
+        if self.cert_sha256:
+            sess = pinned_session(self.cert_sha256, source_ip)
+        else:
+            sess = requests.Session()
+            sess.trust_env = False
         if user is not None:
             sess.headers["Authorization"] = f"Bearer {self.tokens[user]}"
-        if source_ip:
+        if source_ip and not self.cert_sha256:
             sess.mount("http://", SourceAddressAdapter(source_ip))
         return sess
 
@@ -157,10 +190,12 @@ def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | N
                 node_dat: Path | None = None, hook: bool = True,
                 users: dict[str, tuple[Role, str]] | None = None,
                 config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                before_start: Callable[[Settings], Any] | None = None) -> AgentProc:
+                before_start: Callable[[Settings], Any] | None = None,
+                tls: bool = False) -> AgentProc:
     """Prepare config, key, store and users in ``tmp_path/agent``; run ``bm-agent serve``.
 
     ``before_start(settings)`` may seed the store (closed again) before the agent starts.
+    ``tls``: serve HTTPS with a fresh self-signed certificate for 127.0.0.1.
     """
     tmp = tmp_path / "agent"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -175,9 +210,11 @@ def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | N
         public_file = tmp / "hook_token.pub"
         public_file.write_text(public + "\n")
     port = free_port()
+    overrides = dict(config or {})
+    fingerprint = _make_tls_pair(tmp, overrides) if tls else None
     path = _write_config(tmp, node_url=node_url or f"http://127.0.0.1:{free_port()}",
                          node_dat=node_dat, port=port, hook_public_file=public_file,
-                         overrides=config or {})
+                         overrides=overrides)
     settings = load_settings(path, environ={})
     users = USERS if users is None else users
     tokens = _prepare_store(settings, users)
@@ -185,12 +222,23 @@ def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | N
         before_start(settings)
     proc = spawn(python_module("agent", "serve", "--config", str(path)), name="agent",
                  env={"BM_AGENT_CONFIG": "", **(env or {})})
-    handle = AgentProc(url=f"http://127.0.0.1:{port}", config_path=path, settings=settings,
-                       proc=proc, tokens=tokens,
+    scheme = "https" if tls else "http"
+    handle = AgentProc(url=f"{scheme}://127.0.0.1:{port}", config_path=path,
+                       settings=settings, proc=proc, tokens=tokens,
                        passwords={name: pw for name, (_role, pw) in users.items()},
-                       hook_seed=seed, hook_public=public)
+                       hook_seed=seed, hook_public=public, cert_sha256=fingerprint)
     _wait_ready(handle)
     return handle
+
+
+def _make_tls_pair(tmp: Path, overrides: dict[str, Any]) -> str:
+    """Make the pair ``bm-agent init --tls`` would; name it in the config; return its pin."""
+    from agent.tls import make_self_signed
+
+    cert, key = tmp / "agent-tls.crt", tmp / "agent-tls.key"
+    overrides.setdefault("api.tls_cert", str(cert))
+    overrides.setdefault("api.tls_key", str(key))
+    return make_self_signed(cert, key, ["127.0.0.1"]).plain
 
 
 def _wait_ready(handle: AgentProc) -> None:
@@ -199,8 +247,9 @@ def _wait_ready(handle: AgentProc) -> None:
         if not handle.proc.alive():
             raise RuntimeError(f"bm-agent exited at start:\n{handle.log()[-4000:]}")
         try:
-            if requests.get(handle.url + "/healthz", timeout=1.0).status_code == 200:
-                return
+            with handle.session(None) as sess:
+                if sess.get(handle.url + "/healthz", timeout=1.0).status_code == 200:
+                    return
         except requests.RequestException:
             pass
         time.sleep(0.05)

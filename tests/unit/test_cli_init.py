@@ -177,3 +177,70 @@ def test_json_error_document_on_stdout(home: Path, capsys: pytest.CaptureFixture
     doc = json.loads(capsys.readouterr().out)
     assert doc == {"ok": False, "exit_code": 3, "error": "UserNotFound",
                    "code": "user_not_found", "message": doc["message"]}
+
+
+def test_init_tls_makes_a_private_self_signed_pair_and_prints_its_fingerprint(
+        home: Path, capsys: pytest.CaptureFixture[str]):
+    from agent.tls import fingerprint
+
+    code = _init(home, "--lang", "en", "--tls", "--listen", "0.0.0.0:8700",
+                 "--tls-host", "192.168.1.10")
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK, out
+    settings = load_settings(home / "agent.toml", environ={})
+    assert settings.api.tls_cert == home / "agent-tls.crt"
+    assert settings.api.tls_key == home / "agent-tls.key"
+    assert _mode(home / "agent-tls.key") == 0o600
+    digest = fingerprint(home / "agent-tls.crt")
+    assert digest.colons in out and f'cert_sha256 = "{digest.plain}"' in out
+    assert "0.0.0.0" not in out.split("made for", 1)[1].split("(", 1)[0]
+    # Again (kept), and through `tls fingerprint`: the same certificate and digest.
+    assert _init(home, "--lang", "en", "--tls", "--json") == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["tls_created"] is False and report["sha256_hex"] == digest.plain
+    assert _cli(home, "--json", "tls", "fingerprint") == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["sha256"] == digest.colons
+
+
+def test_init_tls_puts_the_pair_beside_the_secrets_key(home: Path):
+    assert _init(home, "--tls", "--key-file", str(home / "private" / "secrets.key")) == 0
+    assert (home / "private" / "agent-tls.key").exists()
+    assert load_settings(home / "agent.toml", environ={}).api.tls
+
+
+def test_init_tls_on_a_kept_config_without_tls_keys_says_how(
+        home: Path, capsys: pytest.CaptureFixture[str]):
+    assert _init(home) == ExitCode.OK
+    capsys.readouterr()
+    assert _init(home, "--lang", "en", "--tls") == ExitCode.USAGE
+    assert "--tls --force" in capsys.readouterr().err
+    assert not (home / "agent-tls.crt").exists()
+    assert _init(home, "--tls", "--force") == ExitCode.OK
+    assert load_settings(home / "agent.toml", environ={}).api.tls
+
+
+def test_tls_fingerprint_without_tls_is_a_usage_error(home: Path,
+                                                      capsys: pytest.CaptureFixture[str]):
+    assert _init(home) == ExitCode.OK
+    capsys.readouterr()
+    assert _cli(home, "--lang", "en", "tls", "fingerprint") == ExitCode.USAGE
+    assert "TLS is off" in capsys.readouterr().err
+
+
+def test_tls_make_cert_for_an_installed_agent_whose_config_names_the_pair(
+        home: Path, capsys: pytest.CaptureFixture[str]):
+    assert _init(home, "--listen", "0.0.0.0:8700") == ExitCode.OK
+    config = home / "agent.toml"
+    config.write_text(config.read_text().replace(
+        '# tls_cert = "agent-tls.crt"', 'tls_cert = "tls/agent.crt"').replace(
+        '# tls_key = "agent-tls.key"', 'tls_key = "tls/agent.key"'))
+    capsys.readouterr()
+    assert _cli(home, "--json", "tls", "make-cert", "--tls-host", "10.0.0.9") == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["tls_created"] is True and report["tls_cert"] == str(home / "tls/agent.crt")
+    assert _mode(home / "tls" / "agent.key") == 0o600
+    assert load_settings(config, environ={}).api.tls
+    # A second run keeps the pair and prints the same fingerprint.
+    assert _cli(home, "--json", "tls", "make-cert") == ExitCode.OK
+    again = json.loads(capsys.readouterr().out)
+    assert again["tls_created"] is False and again["sha256"] == report["sha256"]
