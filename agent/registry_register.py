@@ -65,6 +65,8 @@ def _wire(ctx: OutboxContext, batch: Sequence[_Work]) -> tuple[list[_Work], list
     """Build the add items; a server the client refuses to send is refused for good."""
     kept, wire = [], []
     for item, server in batch:
+        if not ctx.safe_to_send(item, server):
+            continue
         creds = ctx.store.servers.credentials(server_id=server.id)
         try:
             wire.append(NewServer(
