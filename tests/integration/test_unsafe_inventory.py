@@ -216,3 +216,23 @@ def test_a_modify_with_an_unsafe_stored_value_is_refused_and_the_node_keeps_its_
         assert store.servers.get_by_uuid(uuid="pc-001").state == RegistrationState.REGISTERED
         on_node = {s.uuid: s for s in node_servers(emulator.url, emulator.manager_key)}
         assert on_node["pc-001"].ipmi_hostname == "10.1.0.99"
+
+
+def test_a_key_fetch_for_a_server_with_an_unsafe_stored_value_is_refused_too(
+        emulator, tmp_path: Path) -> None:
+    with open_store(tmp_path / "agent.db", tmp_path / "secrets.key") as store:
+        registry = make_registry(store, emulator.url, emulator.manager_key)
+        registry.import_servers(parse_inventory(inventory_csv(1)), actor="alice")
+        registry.register_pending(actor="alice")
+        registry.process_outbox()
+        server = store.servers.get_by_uuid(uuid="pc-001")
+        store.servers.set_registration(server_id=server.id, state=RegistrationState.PENDING,
+                                       node_private_key=None)  # node_id kept, key not yet
+        store.servers.update(server_id=server.id, ipmi_password=Secret(UNSAFE_PASSWORD))
+        assert registry.register_pending(actor="alice") == 1
+        run = registry.process_outbox()
+        assert (run.failed, run.done) == (1, 0), run
+        refused = store.servers.get_by_uuid(uuid="pc-001")
+        assert refused.state == RegistrationState.FAILED and not refused.has_node_key
+        assert "ipmi_password" in refused.state_detail
+        assert UNSAFE_PASSWORD not in refused.state_detail
