@@ -30,9 +30,10 @@ from agent.crosscheck import BootObservation, DbcPathObservation, Reading
 from agent.metrics import Metrics
 from agent.models import ReadingRecord, ServerCredentials
 from baremetal.client import Client
-from baremetal.errors import BaremetalError, IpmiError, IpmiTimeout
+from baremetal.errors import BaremetalError, IpmiError, IpmiTimeout, UnsafeShellWord
 from baremetal.ipmi import BmcAddress, BmcClient, BootFlags, error_kind
 from baremetal.ipmitool import run_dbc_ipmitool
+from baremetal.shell_word import check_node_shell_fields
 
 __all__ = ["Checker", "Observation", "reading_record"]
 
@@ -153,6 +154,14 @@ class Checker:
 
     def _probe_dbc_path(self, creds: ServerCredentials, password: str,
                         notes: list[str]) -> DbcPathObservation | None:
+        try:
+            # The node would not run the intended command with such a value: say so.
+            check_node_shell_fields(hostname=creds.ipmi_host, port=creds.ipmi_port,
+                                    username=creds.ipmi_user, password=password)
+        except UnsafeShellWord as exc:
+            self._count("dbc_path", "unsafe_value")
+            return DbcPathObservation(False, f"not run: the stored {exc.field} is not safe on "
+                                             f"the DBC node's shell command line ({exc.rule})")
         try:
             # The node passes the stored port only when one is stored (§6.2): None -> no -p.
             result = run_dbc_ipmitool(creds.ipmi_host, creds.ipmi_port, creds.ipmi_user,

@@ -29,6 +29,8 @@ The tree (``code`` and the HTTP status the API's single exception handler should
     ├── AuthFailed                auth_failed             401  bad credentials/token/session
     ├── RateLimited               rate_limited            429  carries retry_after_s
     ├── ValidationError           validation_error        422  carries field and reason
+    │   └── UnsafeNodeValue       unsafe_node_value       422  stored IPMI field unsafe on the
+    │                                                          node's shell line (never sent)
     ├── HookAuthError             hook_auth_failed        401  boot-hook request refused
     │   ├── BadSignature          bad_signature           403  (codes and statuses as pinned
     │   ├── StaleRequest          stale_timestamp         401   by tests/contract/
@@ -54,7 +56,8 @@ __all__ = [
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
     "ReplayedRequest", "SecretsError", "ServerNotFound", "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
-    "TlsConfigError", "UnsealFailed", "UserNotFound", "ValidationError", "WrongSourceIp",
+    "TlsConfigError", "UnsafeNodeValue", "UnsealFailed", "UserNotFound", "ValidationError",
+    "WrongSourceIp",
     "all_error_classes",
 ]
 
@@ -345,6 +348,25 @@ class ValidationError(AgentError):
         self.field = field
         self.reason = reason
         super().__init__()
+
+
+class UnsafeNodeValue(ValidationError):
+    """A stored field the DBC node puts on its ``sh -c`` line is not one plain shell word.
+
+    Found when a change is about to be sent to the node (or by the start-up re-check):
+    the value came from an older version or a restored backup. It names the server and
+    the field, never the value (it may be the IPMI password).
+    """
+
+    code = "unsafe_node_value"
+    template = ("server {server}: the stored {field} is not safe on the DBC node's shell "
+                "command line ({reason}), so it is not sent to the node; change it with "
+                "PATCH /api/v1/servers/{server} or a new import")
+    fields: ClassVar[tuple[str, ...]] = ("server", "field", "reason")
+
+    def __init__(self, *, server: str, field: str, reason: str) -> None:
+        self.server = server
+        super().__init__(field=field, reason=reason)
 
 
 class HookAuthError(AgentError):

@@ -10,8 +10,14 @@ The rules are stricter than the node's, on purpose:
 
 - the node builds its JSON answers without escaping (§2.5), so a ``"`` or ``\\`` in any
   stored string breaks the list for everyone: refused;
-- the node passes IPMI fields to ``sh -c`` unquoted (§6.2), so whitespace or shell
-  metacharacters there would break (or inject into) renters' power calls: refused;
+- the node passes IPMI fields to ``sh -c`` unquoted (§6.2), so each must be one plain
+  shell word (``baremetal.shell_word``: no blanks, metacharacters, globs, ``~``...),
+  the host name included; an IPv6 scope id is allowed only as an interface name or
+  number (``fe80::1%eth0``): refused otherwise;
+- free text (``os``, ``desc``, label values) shown on the dashboard must not hide
+  control or text-direction characters (``agent.display_text``): refused;
+- a broken file (a CSV field over the csv module's limit, JSON nested too deeply) is
+  one file error, never an exception;
 - ``ip`` must be the dotted IPv4 address DeepLink connects from (§7.2).
 """
 
@@ -25,6 +31,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from agent.display_text import hidden_character, visible
+from baremetal.errors import UnsafeShellWord
+from baremetal.shell_word import check_shell_word
 
 __all__ = [
     "CSV_FIELDS",
@@ -45,8 +55,9 @@ OPTIONAL_FIELDS = ("mac", "labels")
 _REQUIRED = ("uuid", "ip", "ipmi_hostname", "ipmi_username", "ipmi_password")
 _UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
-# What survives `sh -c` unquoted as one word (dbc-protocol.md §6.2).
-_SHELL_SAFE = re.compile(r"[A-Za-z0-9._@%+=:,/~^-]+")
+# An IPv6 zone: an interface name or index (what ipmitool's getaddrinfo understands).
+_SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_PORT_TEXT = re.compile(r"[0-9]{1,5}")
 _MAC = re.compile(r"([0-9a-f]{2})([:-]?)([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2"
                   r"([0-9a-f]{2})\2([0-9a-f]{2})")
 _LABEL_KEY = re.compile(r"[a-z0-9_-]{1,32}")
@@ -113,8 +124,15 @@ def parse_inventory(data: bytes, filename: str = "") -> ImportReport:
 
 def parse_csv(data: bytes) -> ImportReport:
     """Parse a CSV inventory (UTF-8 with or without BOM, or GB18030 as Excel saves it)."""
-    text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(_decode(data), newline=""))
+    try:
+        return _read_csv(reader)
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB)
+        return ImportReport((), (RowError(reader.line_num or 1, "file", "bad_csv",
+                                          str(exc)[:200]),))
+
+
+def _read_csv(reader: Any) -> ImportReport:
     header = next(reader, None)
     if header is None:
         return ImportReport((), (RowError(1, "header", "empty_file"),))
@@ -122,7 +140,8 @@ def parse_csv(data: bytes) -> ImportReport:
     unknown = [n for n in names if n not in CSV_FIELDS + OPTIONAL_FIELDS]
     missing = [n for n in _REQUIRED if n not in names]
     if unknown or missing:
-        detail = ", ".join([f"unknown {n}" for n in unknown] + [f"missing {n}" for n in missing])
+        detail = ", ".join([f"unknown {visible(n)[:40]}" for n in unknown]
+                           + [f"missing {n}" for n in missing])
         return ImportReport((), (RowError(1, "header", "bad_header", detail),))
     rows = ((reader.line_num, dict(zip(names, values, strict=False))) for values in reader)
     return _collect((line, row) for line, row in rows if any(v.strip() for v in row.values()))
@@ -133,7 +152,9 @@ def parse_json(data: bytes) -> ImportReport:
     try:
         doc = json.loads(_decode(data))
     except ValueError as exc:
-        return ImportReport((), (RowError(1, "file", "bad_json", str(exc)),))
+        return ImportReport((), (RowError(1, "file", "bad_json", str(exc)[:200]),))
+    except RecursionError:
+        return ImportReport((), (RowError(1, "file", "bad_json", "nested too deeply"),))
     if isinstance(doc, dict):
         doc = doc.get("servers")
     if not isinstance(doc, list):
@@ -159,7 +180,7 @@ def _collect(rows: Iterable[tuple[int, Any]]) -> ImportReport:
         try:
             spec = validate_row(row)
         except _RowInvalid as exc:
-            uuid = str(row.get("uuid", ""))[:64] if isinstance(row, dict) else ""
+            uuid = visible(str(row.get("uuid", "")))[:64] if isinstance(row, dict) else ""
             errors.append(RowError(line, exc.field, exc.code, exc.detail, uuid))
             continue
         if spec.uuid in seen:
@@ -220,36 +241,54 @@ def _check_ip(value: str) -> str:
 
 def _check_hostname(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
-        pass
-    if not _HOSTNAME.fullmatch(value):
+        if not _HOSTNAME.fullmatch(value):
+            raise _RowInvalid("ipmi_hostname", "bad_hostname") from None
+        return _shell_word("ipmi_hostname", value)
+    # Python accepts almost any text as an IPv6 scope id ("fe80::1%;id;"): the shell rule
+    # applies to the whole value, and a scope id must look like an interface name.
+    _shell_word("ipmi_hostname", value)
+    scope = getattr(address, "scope_id", None)
+    if scope is not None and not _SCOPE_ID.fullmatch(scope):
         raise _RowInvalid("ipmi_hostname", "bad_hostname")
-    return value
+    return _shell_word("ipmi_hostname", str(address))
 
 
 def _check_shell_safe(name: str, value: str, max_bytes: int) -> str:
     if len(value.encode()) > max_bytes:
         raise _RowInvalid(name, "too_long", f"at most {max_bytes} bytes for IPMI")
-    if not _SHELL_SAFE.fullmatch(value):
-        raise _RowInvalid(name, "unsafe_characters",
-                          "the DBC node passes this to a shell unquoted")
-    return value
+    return _shell_word(name, value)
+
+
+def _shell_word(name: str, value: str) -> str:
+    """Apply the node's shell-line rule (``baremetal.shell_word``); never echo the value."""
+    try:
+        return check_shell_word(name, value)
+    except UnsafeShellWord as exc:
+        raise _RowInvalid(name, "unsafe_characters", exc.rule) from None
+
+
+def _check_display_text(name: str, value: str) -> None:
+    hidden = hidden_character(value)
+    if hidden is not None:
+        raise _RowInvalid(name, "hidden_character", hidden)
 
 
 def _check_free_text(name: str, value: str) -> str:
     if len(value) > _FREE_TEXT_MAX:
         raise _RowInvalid(name, "too_long", f"at most {_FREE_TEXT_MAX} characters")
-    if any(ch in value for ch in '"\\') or any(ord(ch) < 0x20 for ch in value):
+    _check_display_text(name, value)
+    if any(ch in value for ch in '"\\'):
         raise _RowInvalid(name, "unsafe_characters",
-                          "quotes, backslashes and control characters break the node's JSON")
+                          "quotes and backslashes break the node's JSON")
     return value
 
 
 def _check_port(value: Any) -> int | None:
     if value in (None, ""):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _PORT_TEXT.fullmatch(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise _RowInvalid("ipmi_port", "bad_port", "1..65535")
@@ -271,7 +310,8 @@ def parse_labels(value: str) -> dict[str, str]:
             continue
         key, sep, val = part.partition("=")
         key, val = (key.strip().lower(), val.strip()) if sep else ("tag", key.strip())
-        if not _LABEL_KEY.fullmatch(key) or len(val) > 64 or any(ord(c) < 0x20 for c in val):
-            raise _RowInvalid("labels", "bad_label", part.strip()[:40])
+        _check_display_text("labels", part)
+        if not _LABEL_KEY.fullmatch(key) or len(val) > 64:
+            raise _RowInvalid("labels", "bad_label", visible(part.strip())[:40])
         labels[key] = val
     return labels

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.drift import DriftChecker, DriftReport
-from agent.errors import AgentError, Conflict, RegistryError, ValidationError
+from agent.errors import AgentError, Conflict, RegistryError, UnsafeNodeValue, ValidationError
 from agent.inventory import ImportReport, RowError, ServerSpec, parse_json
 from agent.models import EventKind, OutboxState, RegistrationState, Server
 from agent.registry_outbox import (
@@ -42,6 +42,7 @@ from agent.registry_outbox import (
 )
 from agent.registry_policy import classify
 from agent.registry_register import run_register
+from agent.registry_safety import clear_unsafe_mark, recheck_stored_values
 from agent.secrets import Secret
 from agent.store import Store
 from agent.store._base import UNSET
@@ -153,6 +154,7 @@ class Registry:
             outcome.created.append(spec.uuid)
         elif result.changed:
             outcome.updated.append(spec.uuid)
+            clear_unsafe_mark(self._store, result.server)
             return self._queue_modify(result.server, result.changed)
         else:
             outcome.unchanged.append(spec.uuid)
@@ -178,6 +180,7 @@ class Registry:
                 server_id=server.id,
                 ipmi_password=Secret(spec.ipmi_password) if password_changed else UNSET,
                 **{n: fields[n] for n in changed if n != "ipmi_password"})
+            clear_unsafe_mark(self._store, updated)
             queued = self._queue_modify(updated, frozenset(changed))
             self._store.events.append(actor=actor, kind=EventKind.AUDIT, action="modify",
                                       server_uuid=uuid, result="queued" if queued else "ok",
@@ -269,6 +272,15 @@ class Registry:
         if freed:
             _LOGGER.info("outbox: %d claims of a previous process released", freed)
         return freed
+
+    def recheck_stored_values(self) -> list[UnsafeNodeValue]:
+        """Mark servers whose stored shell-line fields are unsafe (service start only)."""
+        found = recheck_stored_values(self._store)
+        if found:
+            _LOGGER.warning("start-up re-check: %d server(s) hold values unsafe on the node's "
+                            "shell line and will not be sent: %s", len(found),
+                            ", ".join(f"{e.server} ({e.field})" for e in found[:20]))
+        return found
 
     def process_outbox(self, *, limit: int = 100) -> OutboxRun:
         """Do up to ``limit`` due outbox items against the node; return what happened."""

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from agent.errors import LeaseLost, ServerNotFound
+from agent.errors import LeaseLost, ServerNotFound, UnsafeNodeValue
 from agent.models import (
     ACTOR_REGISTRY,
     EventKind,
@@ -34,6 +34,7 @@ from agent.models import (
     Server,
 )
 from agent.registry_policy import Failure, FailureKind, classify
+from agent.registry_safety import check_stored_shell_fields, unsafe_detail
 from agent.store import Store
 from baremetal.client import Client
 from baremetal.client_auth import ManagerAuth
@@ -182,6 +183,29 @@ class OutboxContext:
             self.event(item, "failed", error=failure.text, kind=str(failure.kind))
             self.counts["failed"] += 1
 
+    def refuse_unsafe(self, item: OutboxItem, server: Server, exc: UnsafeNodeValue) -> None:
+        """Give up on ``item``: a stored field is unsafe on the node's shell line (never sent)."""
+        _LOGGER.warning("outbox: server %s not sent to the node: stored %s is unsafe on its "
+                        "shell line", server.uuid, exc.field)
+        with self.recording(item):
+            self.store.outbox.fail(item_id=item.id, claim_token=item.claim_token or "",
+                                   error=exc.message(), retry=False)
+            self.store.servers.set_registration(server_id=server.id,
+                                                state=RegistrationState.FAILED,
+                                                detail=unsafe_detail(server, exc))
+            self.event(item, "refused", error=exc.message(), field=exc.field,
+                       kind=UnsafeNodeValue.code)
+            self.counts["failed"] += 1
+
+    def safe_to_send(self, item: OutboxItem, server: Server) -> bool:
+        """Return True when the server's shell-line fields may go to the node; else refuse."""
+        try:
+            check_stored_shell_fields(self.store, server)
+        except UnsafeNodeValue as exc:
+            self.refuse_unsafe(item, server, exc)
+            return False
+        return True
+
     def wait_or_call(self, item: OutboxItem) -> bool:
         """Return True when the node may be called; else defer ``item`` (node down)."""
         if self.down is None:
@@ -212,7 +236,7 @@ def run_modify(ctx: OutboxContext, item: OutboxItem) -> None:
     if server.node_id is None:
         ctx.skip(item, "not registered yet: the add will carry the current values")
         return
-    if not ctx.wait_or_call(item):
+    if not ctx.safe_to_send(item, server) or not ctx.wait_or_call(item):
         return
     try:
         ctx.node.modify_bare_metal(server.node_id, changes_for(ctx, server), ctx.auth)

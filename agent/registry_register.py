@@ -15,6 +15,9 @@ node_id of an add whose answer did not arrive (timeout, crash before recording).
 If the node's record of an adopted server differs from the inventory (someone
 registered it by hand with other values, or staff changed it while the add was in
 flight), a ``bm.modify`` is queued so the node ends up with the inventory's values.
+
+An item whose server holds a stored IPMI value that is unsafe on the node's ``sh -c``
+line (``agent.registry_safety``) is refused before anything is sent or fetched.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def run_register(ctx: OutboxContext, items: Sequence[OutboxItem]) -> None:
             ctx.skip(item, "server removed")
         elif server.node_id is not None and server.has_node_key:
             ctx.skip(item, "already registered")
-        else:
+        elif ctx.safe_to_send(item, server):  # else refused: a stored field is unsafe
             (need_key if server.node_id else to_add).append((item, server))
         seen.add(item.key or "")
     for batch in chunks(to_add, ctx.batch_size):

@@ -1,8 +1,10 @@
 """``RegistryWorker``: the registry's background thread.
 
-It does the outbox work as it falls due (backoff and jitter come from the store), wakes
-at once when the registry queues new work (``Registry.set_wakeup``), re-scans every
-``rescan_s`` for claims whose lease expired, and checks drift every ``drift_every_s``.
+At start it re-checks the stored values the node would run through ``sh -c``
+(``Registry.recheck_stored_values``). It does the outbox work as it falls due (backoff
+and jitter come from the store), wakes at once when the registry queues new work
+(``Registry.set_wakeup``), re-scans every ``rescan_s`` for claims whose lease expired,
+and checks drift every ``drift_every_s``.
 It never dies of an error: each step is guarded, the error is logged (class and message;
 agent and baremetal errors carry no secrets), recorded as a ``registry`` event when it
 differs from the previous one, and the loop goes on after ``error_pause_s``.
@@ -57,6 +59,7 @@ class RegistryWorker:
             return
         self._stop.clear()
         self._guard("recover", self._registry.recover)
+        self._guard("start-up re-check", self._registry.recheck_stored_values)
         self._registry.set_wakeup(self.wake)
         self._thread = threading.Thread(target=self._loop, name="registry-worker", daemon=True)
         self._thread.start()

@@ -66,6 +66,7 @@ __all__ = [
     "SigningError",
     "TransportError",
     "UnknownEndpoint",
+    "UnsafeShellWord",
     "WrongNodeRole",
     "api_error_from_reply",
 ]
@@ -86,6 +87,19 @@ class SigningError(BaremetalError):
 
 class InvalidInput(BaremetalError, ValueError):
     """The caller's input breaks a rule the node enforces; the request was not sent."""
+
+
+class UnsafeShellWord(InvalidInput):
+    """A value the node puts unquoted on its ``sh -c`` line is not one plain shell word.
+
+    ``field`` names the culprit; the value itself is never part of the message (it may
+    be a password).
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field} is not safe on the DBC node's shell command line: {rule}")
 
 
 class TransportError(BaremetalError):

@@ -20,6 +20,12 @@ blank-split command line (what sh makes of it when no value holds a metacharacte
 so a hostile hostname or password cannot inject commands; quotes, ``$``, ``;`` and
 the like are passed to ipmitool literally instead of being interpreted by sh. It also
 takes a timeout (the node has none) and raises ``IpmiTimeout`` when it expires.
+
+The agent never lets a value reach the node (or its own probe) unless the blank-split
+argv is exactly what sh makes of the line: every field must pass
+``baremetal.shell_word.check_node_shell_fields`` (a property test runs the line through
+the real ``sh -c``). These functions themselves accept anything, as the node does, so
+the emulator keeps behaving like the node for values stored by other means.
 """
 
 from __future__ import annotations

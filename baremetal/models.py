@@ -3,7 +3,9 @@
 Request types (``NewServer``, ``ServerChanges``) check themselves on construction with
 the node's own rules and raise ``InvalidInput`` before anything reaches the wire. They
 also refuse double quotes, backslashes and control characters: the node writes its JSON without
-escaping (§2.5), so one such character in a stored field breaks every later list.
+escaping (§2.5), so one such character in a stored field breaks every later list. The IPMI
+fields must be plain shell words (``baremetal.shell_word``, ``UnsafeShellWord``): the node
+puts them unquoted on an ``sh -c`` line (§6.2).
 
 Response types are frozen dataclasses built by ``baremetal.client_parse`` from answers
 that were checked field by field. Secrets (private keys, IPMI credentials, DeepLink
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baremetal.errors import InvalidInput
+from baremetal.shell_word import check_node_shell_fields, check_shell_word
 
 __all__ = [
     "ADD_CAP",
@@ -112,6 +115,8 @@ class NewServer:
         check_wire_text("os", self.os, required=False)
         check_wire_text("desc", self.desc, required=False)
         _check_port("ipmi_port", self.ipmi_port)
+        check_node_shell_fields(hostname=self.ipmi_hostname, port=self.ipmi_port,
+                                username=self.ipmi_username, password=self.ipmi_password)
 
     def to_wire(self) -> dict[str, Any]:
         """Return the item of ``additional.bare_metal_nodes`` (port only when set)."""
@@ -148,6 +153,8 @@ class ServerChanges:
             raise InvalidInput("nothing to change: give at least one field")
         for name, value in texts.items():
             check_wire_text(name, value)
+            if name.startswith("ipmi_"):
+                check_shell_word(name, value)
         if self.uuid is not None:
             _check_uuid(self.uuid)
         _check_port("ipmi_port", self.ipmi_port)

@@ -151,7 +151,8 @@ def test_agent_dbc_path_probe_never_runs_a_shell(fake_bmc, tmp_path: Path) -> No
     make_recorder(bin_dir)
     bmcs = [fake_bmc(password=password, initial_power="on")
             for password in shell_tricks("C")]  # all within IPMI's 20 bytes
-    config = _agent_dir(work, [(f"pc-{i}", bmc) for i, bmc in enumerate(bmcs)])
+    safe = fake_bmc(password="safe-pw.1", initial_power="on")
+    config = _agent_dir(work, [(f"pc-{i}", bmc) for i, bmc in enumerate([*bmcs, safe])])
     env = {k: v for k, v in os.environ.items() if not k.startswith("BM_AGENT_")}
     env.update(PYTHONPATH=str(REPO_ROOT), LANG="C.UTF-8",
                PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", **recorder_env(record))
@@ -162,8 +163,17 @@ def test_agent_dbc_path_probe_never_runs_a_shell(fake_bmc, tmp_path: Path) -> No
     results = {r["uuid"]: r for r in json.loads(done.stdout)}
     assert {r["power"] for r in results.values()} == {"on"}  # IPMI 2.0 logged in: probe ran
     assert not (work / "C").exists() and not (REPO_ROOT / "C").exists()
-    assert sorted(recorded(record)) == sorted(
-        dbc_argv(b.host, b.port, b.user, b.password, "power", "status")[1:] for b in bmcs)
+    # Since the café LAN review (issue 10) the probe refuses a stored value that is not one
+    # plain shell word: the node would not run the intended command with it. Only the
+    # safe server's probe runs, with the node's blank-split argv.
+    assert sorted(recorded(record)) == [
+        dbc_argv(safe.host, safe.port, safe.user, safe.password, "power", "status")[1:]]
+    assert all(results[f"pc-{i}"]["dbc_path_ok"] is False for i in range(len(bmcs)))
+    with Store.open(work / "agent.db", sealer=Sealer.from_key_file(work / "secrets.key")) as s:
+        for i in range(len(bmcs)):
+            server = s.servers.get_by_uuid(uuid=f"pc-{i}")
+            message = s.checks.history(server_id=server.id, limit=1)[0].dbc_path_message
+            assert "not run" in message and "ipmi_password" in message, message
     for bmc in bmcs:
         if len(bmc.password) >= 8:
             assert bmc.password not in done.stdout + done.stderr

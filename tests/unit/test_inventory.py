@@ -107,3 +107,113 @@ def test_json_importer_never_crashes_and_accepts_only_valid_rows(rows):
     assert len(report.servers) + len(report.errors) == len(rows)
     for server in report.servers:
         assert '"' not in server.desc and server.uuid.replace("-", "").isalnum()
+
+
+# --- security issue 10: the café LAN review --------------------------------------------
+
+INJECTED_HOSTS = ["fe80::1%;cd;touch x_$(id -u);", "::1%`id`|nc 127.0.0.1 9"]
+BIDI = ["\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u2066", "\u2067", "\u2068",
+        "\u2069", "\u200e", "\u200f", "\u061c"]
+
+
+def _one(**fields):
+    row = {"uuid": "pc-1", "ip": "10.0.0.1", "ipmi_hostname": "10.1.0.1",
+           "ipmi_username": "admin", "ipmi_password": "pw", **fields}
+    return parse_json(json.dumps([row]).encode())
+
+
+@pytest.mark.parametrize("host", INJECTED_HOSTS)
+def test_scope_id_injection_in_ipmi_hostname_is_refused_csv_and_json(host):
+    report = _one(ipmi_hostname=host)
+    assert report.servers == ()
+    assert (report.errors[0].field, report.errors[0].code) == ("ipmi_hostname",
+                                                               "unsafe_characters")
+    csv_host = '"' + host + '"' if "," in host else host
+    report = parse_csv((HEADER + f"pc-1,10.0.0.1,,,{csv_host},admin,pw,,,\n").encode())
+    assert report.servers == () and report.errors[0].code == "unsafe_characters"
+
+
+@pytest.mark.parametrize("value", ["~root", "~", "a*", "a?", "[a]", "{a,b}", "#x", "!", "a^b",
+                                   "=x", "a~b", "x\u202ey"])
+@pytest.mark.parametrize("field", ["ipmi_hostname", "ipmi_username", "ipmi_password"])
+def test_every_shell_line_field_refuses_what_sh_would_expand(field, value):
+    report = _one(**{field: value})
+    assert report.servers == ()
+    assert report.errors[0].field == field
+    assert report.errors[0].code in ("unsafe_characters", "bad_hostname")
+    if field == "ipmi_password":
+        assert value not in report.errors[0].message()
+
+
+@pytest.mark.parametrize("host", ["10.1.0.1", "bmc-1.lan", "::1", "fe80::1", "fe80::1%eth0",
+                                  "fe80::1%3", "2001:db8::7"])
+def test_legitimate_ipmi_hosts_still_import(host):
+    report = _one(ipmi_hostname=host)
+    assert report.errors == () and report.servers[0].ipmi_hostname == host
+
+
+@pytest.mark.parametrize("host", ["fe80::1%a%b", "fe80::1%" + "x" * 16, "fe80::1%a=b"])
+def test_ipv6_scope_id_must_look_like_an_interface(host):
+    assert _one(ipmi_hostname=host).errors[0].code in ("bad_hostname", "unsafe_characters")
+
+
+def test_passwords_with_other_punctuation_still_import():
+    for password in ("pw-123", "a=b", "x%y", "u@h", "p+q,r:s/t.u_v"):
+        assert _one(ipmi_password=password).servers[0].ipmi_password == password
+
+
+def test_csv_field_over_the_csv_limit_is_a_file_error_not_an_exception():
+    body = HEADER + GOOD + "pc-2,10.0.0.2,," + "x" * (128 * 1024 + 1) + ",10.1.0.2,a,b,,,\n"
+    report = parse_csv(body.encode())
+    assert report.servers == ()
+    (error,) = report.errors
+    assert (error.field, error.code) == ("file", "bad_csv") and "field" in error.detail
+    assert error.line >= 2
+
+
+def test_deeply_nested_json_is_a_file_error_not_an_exception():
+    for body in (b"[" * 100000, b"{\"servers\": " + b"[" * 100000, b"[{\"uuid\": " * 50000):
+        (error,) = parse_inventory(body).errors
+        assert (error.field, error.code) == ("file", "bad_json")
+
+
+def test_port_with_thousands_of_digits_or_unicode_digits_is_a_row_error():
+    assert _one(ipmi_port="9" * 5000).errors[0].code == "bad_port"
+    assert _one(ipmi_port="\u00b2").errors[0].code == "bad_port"
+    assert _one(ipmi_port="\u0663\u0662").errors[0].code == "bad_port"
+
+
+@pytest.mark.parametrize("char", [*BIDI, "\x7f", "\x85", "\x9b", "\u2028", "\x01"])
+@pytest.mark.parametrize("field", ["os", "desc"])
+def test_bidi_and_control_characters_are_refused_in_free_text(field, char):
+    report = _one(**{field: f"pc{char}12"})
+    assert report.servers == ()
+    error = report.errors[0]
+    assert (error.field, error.code) == (field, "hidden_character")
+    assert error.detail == f"U+{ord(char):04X}" and char not in error.message()
+
+
+@pytest.mark.parametrize("char", BIDI)
+def test_bidi_characters_are_refused_in_label_values_and_keys(char):
+    for labels in (f"zone=vip{char}", f"zo{char}ne=vip", f"tag{char}"):
+        error = _one(labels=labels).errors[0]
+        assert (error.field, error.code) == ("labels", "hidden_character")
+        assert char not in error.message()
+
+
+def test_lone_surrogate_from_json_is_refused_not_a_store_crash():
+    report = parse_json(b'[{"uuid": "pc-1", "ip": "10.0.0.1", "ipmi_hostname": "h", '
+                        b'"ipmi_username": "u", "ipmi_password": "p", "desc": "a\\ud800b"}]')
+    assert report.errors[0].code == "hidden_character"
+
+
+def test_chinese_and_emoji_text_still_imports():
+    report = _one(desc="三楼 A 区 \U0001f3ae", os="Windows 10 专业版", labels="zone=包间")
+    assert report.errors == () and report.servers[0].labels == {"zone": "包间"}
+
+
+def test_refused_uuid_and_unknown_header_are_echoed_without_hidden_characters():
+    report = _one(uuid="pc\u202e1")
+    assert "\u202e" not in report.errors[0].uuid and "<U+202E>" in report.errors[0].uuid
+    report = parse_csv(b"uuid,ip,ipmi_hostname,ipmi_username,ipmi_password,x\xe2\x80\xae\n")
+    assert "\u202e" not in report.errors[0].detail
