@@ -27,7 +27,10 @@ The tree (``code`` and the HTTP status the API's single exception handler should
     │   └── CsrfFailed            csrf_failed             403
     ├── AuthFailed                auth_failed             401  bad credentials/token/session
     ├── RateLimited               rate_limited            429  carries retry_after_s
+    │   └── LoginBusy             login_busy              429  every password-hash slot in use
     ├── ValidationError           validation_error        422  carries field and reason
+    │   ├── TokenTtlTooLong       token_ttl_too_long      422  ttl_s over the role's cap
+    │   └── UnsafeText            unsafe_text             422  control/bidi characters
     ├── HookAuthError             hook_auth_failed        401  boot-hook request refused
     │   ├── BadSignature          bad_signature           403  (codes and statuses as pinned
     │   ├── StaleRequest          stale_timestamp         401   by tests/contract/
@@ -49,10 +52,11 @@ from typing import Any, ClassVar
 __all__ = [
     "ActionInProgress", "AgentError", "AlreadyExists", "AuthFailed", "BadSignature",
     "ConfigError", "Conflict", "CsrfFailed", "HookAuthError", "KeyFileInsecure",
-    "KeyFileMissing", "LeaseLost", "MonitorError", "NodeDatError", "NotFound",
+    "KeyFileMissing", "LeaseLost", "LoginBusy", "MonitorError", "NodeDatError", "NotFound",
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
     "ReplayedRequest", "SecretsError", "ServerNotFound", "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
+    "TokenTtlTooLong", "UnsafeText",
     "UnsealFailed", "UserNotFound", "ValidationError", "WrongSourceIp", "all_error_classes",
 ]
 
@@ -325,6 +329,13 @@ class RateLimited(AgentError):
         super().__init__()
 
 
+class LoginBusy(RateLimited):
+    """Every password-hash slot is in use (a login storm): retry in a moment."""
+
+    code = "login_busy"
+    template = "too many password checks in progress; retry in {retry_after_s} s"
+
+
 class ValidationError(AgentError):
     """An input value is invalid; ``field`` names it, ``reason`` says why."""
 
@@ -337,6 +348,32 @@ class ValidationError(AgentError):
         self.field = field
         self.reason = reason
         super().__init__()
+
+
+class TokenTtlTooLong(ValidationError):
+    """A bearer token was asked for a longer life than its user's role allows."""
+
+    code = "token_ttl_too_long"
+    template = ("{field}: a {role} token lives at most {max_s} s; ask for less "
+                "(an admin raises [auth] token_max_ttl_{role}_s to allow more)")
+    fields: ClassVar[tuple[str, ...]] = ("field", "role", "max_s")
+
+    def __init__(self, *, role: str, max_s: int) -> None:
+        self.role = role
+        self.max_s = max_s
+        super().__init__(field="ttl_s", reason="too long")
+
+
+class UnsafeText(ValidationError):
+    """Text carries control or bidirectional-override characters (they disguise names)."""
+
+    code = "unsafe_text"
+    template = ("{field}: control characters and bidirectional overrides "
+                "(U+202A-U+202E, U+2066-U+2069, U+200E/U+200F, U+061C) are not allowed")
+    fields: ClassVar[tuple[str, ...]] = ("field",)
+
+    def __init__(self, *, field: str) -> None:
+        super().__init__(field=field, reason="control or bidirectional characters")
 
 
 class HookAuthError(AgentError):
