@@ -193,3 +193,22 @@ def test_bidi_and_control_characters_in_user_names_are_422(agent, name):
                                                "role": "viewer"})
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["code"] == "unsafe_text"
+
+
+@pytest.mark.parametrize("path", [
+    "/ui/api/events?before=99999999999999999999999",  # the finding, as found: was a 500
+    f"/ui/api/events?before={2**63}",
+    "/ui/api/events?limit=99999999999999999999999",
+    "/api/v1/events?before_id=99999999999999999999999",
+    "/api/v1/audit?before_id=99999999999999999999999",
+    "/api/v1/events?since=nan",
+    "/api/v1/events?since=inf",
+    "/api/v1/audit?since=1e400",
+    "/api/v1/events?since=-1",
+    "/api/v1/servers/pc-01?history=99999999999999999999999",
+])
+def test_integer_and_float_overflow_in_queries_is_422(agent, path):
+    answer = agent.get(path)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "validation_error"
+    assert "Traceback" not in agent.log()
