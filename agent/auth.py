@@ -5,16 +5,13 @@ API (``Authenticator(store, ...)`` or ``Authenticator.from_settings(store, setti
 - users: ``create_user``, ``change_password``, ``set_role``, ``set_disabled``, ``remove_user``
   (each takes ``actor=`` and writes an audit event in the same transaction; the last enabled
   admin cannot be removed, demoted or disabled), ``list_users``;
-- ``login(name=, password=, source_ip=) -> User``: rate limited per (name, IP), IP and name
-  (``RateLimited``; the attempt is booked before the hash, ``agent.ratelimit``), at most
-  ``hash_slots`` password hashes at once (``LoginBusy``), constant work for unknown names,
-  ``AuthFailed`` otherwise; rehashes old-parameter hashes;
-- ``change_password(...) -> PasswordChange``: with ``old_password`` (self-service) rate
-  limited like a login per (user, IP); ends every session and revokes every bearer token of
-  the user (counts in the answer);
-- ``issue_token(user=, label=, ttl_s=) -> IssuedToken`` (token shown once; lifetime capped
-  per role, ``agent.auth_rules.TokenCaps``), ``authenticate_token(token) -> Principal`` (the
-  role's cap also ends tokens stored without an expiry), ``revoke_token``;
+- ``login(name=, password=, source_ip=) -> User``: booked and rate limited before the hash,
+  hashes bounded (``agent.ratelimit``: ``RateLimited``, ``LoginBusy``), constant work for
+  unknown names, ``AuthFailed`` otherwise; rehashes old-parameter hashes;
+- ``change_password(...) -> PasswordChange``: the old password limited like a login; ends
+  every session and revokes every bearer token of the user;
+- ``issue_token(user=, label=, ttl_s=) -> IssuedToken`` (shown once; life capped per role,
+  ``agent.auth_rules.TokenCaps``), ``authenticate_token(token) -> Principal``, ``revoke_token``;
 - ``open_session(user=) -> IssuedSession``, ``authenticate_session(cookie) -> Principal``,
   ``check_csrf(principal, presented)``, ``close_session(cookie)``;
 - ``require_role(user, needed)`` raises ``PermissionDenied``.
@@ -305,8 +302,7 @@ class Authenticator:
         return user
 
     def _login_failed(self, name: str, source_ip: str, *, known: bool) -> None:
-        # The failure is already counted (booked by the gate). An unknown "name" may be a
-        # password typed in the wrong field: never record it.
+        # Counted already (booked by the gate). An unknown "name" may be a password: not kept.
         self._store.events.append(actor=name if known else ACTOR_ANONYMOUS, kind=EventKind.AUTH,
                                   action="login", result="failed",
                                   detail={"source_ip": source_ip})
