@@ -5,10 +5,13 @@ API (``Authenticator(store, ...)`` or ``Authenticator.from_settings(store, setti
 - users: ``create_user``, ``change_password``, ``set_role``, ``set_disabled``, ``remove_user``
   (each takes ``actor=`` and writes an audit event in the same transaction; the last enabled
   admin cannot be removed, demoted or disabled), ``list_users``;
-- ``login(name=, password=, source_ip=) -> User``: rate limited (``RateLimited``), constant
-  work for unknown names, ``AuthFailed`` otherwise; rehashes old-parameter hashes;
-- ``issue_token(user=, label=, ttl_s=) -> IssuedToken`` (token shown once),
-  ``authenticate_token(token) -> Principal``, ``revoke_token``;
+- ``login(name=, password=, source_ip=) -> User``: booked and rate limited before the hash,
+  hashes bounded (``agent.ratelimit``: ``RateLimited``, ``LoginBusy``), constant work for
+  unknown names, ``AuthFailed`` otherwise; rehashes old-parameter hashes;
+- ``change_password(...) -> PasswordChange``: the old password limited like a login; ends
+  every session and revokes every bearer token of the user;
+- ``issue_token(user=, label=, ttl_s=) -> IssuedToken`` (shown once; life capped per role,
+  ``agent.auth_rules.TokenCaps``), ``authenticate_token(token) -> Principal``, ``revoke_token``;
 - ``open_session(user=) -> IssuedSession``, ``authenticate_session(cookie) -> Principal``,
   ``check_csrf(principal, presented)``, ``close_session(cookie)``;
 - ``require_role(user, needed)`` raises ``PermissionDenied``.
@@ -34,6 +37,12 @@ from typing import TYPE_CHECKING
 import nacl.exceptions
 import nacl.pwhash
 
+from agent.auth_rules import (
+    TokenCaps,
+    check_password_length,
+    reject_unsafe_text,
+    validate_user_name,
+)
 from agent.errors import (
     AuthFailed,
     CsrfFailed,
@@ -43,7 +52,7 @@ from agent.errors import (
     ValidationError,
 )
 from agent.models import ACTOR_ANONYMOUS, ApiToken, EventKind, Role, User, WebSession
-from agent.ratelimit import LoginRateLimiter
+from agent.ratelimit import LoginRateLimiter, PasswordGate
 from agent.secrets import Secret
 
 if TYPE_CHECKING:
@@ -56,6 +65,7 @@ __all__ = [
     "Authenticator",
     "IssuedSession",
     "IssuedToken",
+    "PasswordChange",
     "PasswordHasher",
     "Principal",
     "require_role",
@@ -64,9 +74,6 @@ __all__ = [
 
 OPSLIMIT = 3
 MEMLIMIT = 64 * 1024 * 1024
-PASSWORD_MIN = 8
-PASSWORD_MAX = 256
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _SPLIT_TOKEN = re.compile(r"(bm[ts])_([0-9a-f]{16})_([0-9a-f]{64})")
 _TOUCH_EVERY_S = 60.0
 
@@ -134,18 +141,13 @@ def require_role(user: User, needed: Role) -> None:
         raise PermissionDenied(needed=str(needed))
 
 
-def validate_user_name(name: str) -> str:
-    """Return ``name`` if it is 1-32 of letters, digits, ``.``, ``_``, ``-`` (not first)."""
-    if not _NAME.fullmatch(name):
-        raise ValidationError(field="name", reason="1-32 letters, digits, '.', '_' or '-'")
-    return name
+@dataclass(frozen=True)
+class PasswordChange:
+    """A changed password: the user, and how many sessions and tokens it ended."""
 
-
-def _check_password(password: Secret) -> None:
-    size = len(password.reveal())
-    if size < PASSWORD_MIN or size > PASSWORD_MAX:
-        raise ValidationError(field="password",
-                              reason=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters")
+    user: User
+    revoked_sessions: int
+    revoked_tokens: int
 
 
 def _new_split_token(prefix: str) -> tuple[str, str, bytes]:
@@ -164,25 +166,37 @@ class Authenticator:
     """Users, passwords, tokens and sessions over the store."""
 
     def __init__(self, store: Store, *, hasher: PasswordHasher | None = None,
-                 limiter: LoginRateLimiter | None = None, session_idle_s: float = 7200,
+                 limiter: LoginRateLimiter | None = None,
+                 passwd_limiter: LoginRateLimiter | None = None,
+                 gate: PasswordGate | None = None, session_idle_s: float = 7200,
                  session_max_s: float = 43200, token_ttl_s: float = 90 * 86400,
+                 token_caps: TokenCaps | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._hasher = hasher or PasswordHasher()
         self._limiter = limiter or LoginRateLimiter()
+        # Old-password guesses count apart from logins, with the same limits.
+        self._passwd_limiter = passwd_limiter or LoginRateLimiter()
+        self._gate = gate or PasswordGate()
         self._idle_s = session_idle_s
         self._max_s = session_max_s
-        self._token_ttl_s = token_ttl_s
+        self._caps = token_caps or TokenCaps(default_s=int(token_ttl_s))
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, store: Store, settings: AuthSettings) -> Authenticator:
-        """Build one from the ``[auth]`` settings."""
-        limiter = LoginRateLimiter(max_failures=settings.login_max_failures,
-                                   ip_max_failures=settings.login_ip_max_failures,
-                                   window_s=settings.login_window_s)
-        return cls(store, limiter=limiter, session_idle_s=settings.session_idle_s,
-                   session_max_s=settings.session_max_s, token_ttl_s=settings.token_ttl_s)
+    def from_settings(cls, store: Store, settings: AuthSettings,
+                      observe: Callable[[str, str], None] | None = None) -> Authenticator:
+        """Build one from the ``[auth]`` settings (``observe``: password-attempt outcomes)."""
+        def limiter() -> LoginRateLimiter:
+            return LoginRateLimiter(max_failures=settings.login_max_failures,
+                                    ip_max_failures=settings.login_ip_max_failures,
+                                    name_max_failures=settings.login_name_max_failures,
+                                    window_s=settings.login_window_s)
+        return cls(store, limiter=limiter(), passwd_limiter=limiter(),
+                   gate=PasswordGate(slots=settings.login_hash_slots, observe=observe),
+                   session_idle_s=settings.session_idle_s,
+                   session_max_s=settings.session_max_s,
+                   token_caps=TokenCaps.from_settings(settings))
 
     def _audit(self, actor: str, action: str, target: str, **detail: str) -> None:
         self._store.events.append(actor=actor, kind=EventKind.AUDIT, action=action,
@@ -191,26 +205,40 @@ class Authenticator:
     def create_user(self, *, name: str, password: Secret, role: Role, actor: str) -> User:
         """Create a staff user (audited)."""
         validate_user_name(name)
-        _check_password(password)
-        pwhash = self._hasher.hash(password)
+        check_password_length(password)
+        with self._gate.slot():
+            pwhash = self._hasher.hash(password)
         with self._store.transaction():
             user = self._store.users.create(name=name, role=Role(role), pwhash=pwhash)
             self._audit(actor, "user_add", name, role=str(role))
         return user
 
     def change_password(self, *, name: str, new_password: Secret, actor: str,
-                        old_password: Secret | None = None) -> User:
-        """Set a new password (checking ``old_password`` when given); end the user's sessions."""
-        _check_password(new_password)
+                        old_password: Secret | None = None,
+                        source_ip: str = "") -> PasswordChange:
+        """Set a new password; end every session and revoke every token of the user.
+
+        With ``old_password`` (one's own change) the old one is checked first, rate limited
+        per (user, ``source_ip``) like a login (``RateLimited``, ``LoginBusy``).
+        """
+        check_password_length(new_password)
         user, current = self._store.users.password_hash(name=name)
-        if old_password is not None and not self._hasher.verify(current, old_password):
-            raise AuthFailed("old password does not match")
-        pwhash = self._hasher.hash(new_password)
+        if old_password is None:
+            with self._gate.slot():
+                pwhash = self._hasher.hash(new_password)
+        else:
+            with self._gate.attempt(self._passwd_limiter, name=user.name, source_ip=source_ip,
+                                    purpose="password_change"):
+                if not self._hasher.verify(current, old_password):
+                    raise AuthFailed("old password does not match")
+                pwhash = self._hasher.hash(new_password)
         with self._store.transaction():
             user = self._store.users.set_password_hash(user_id=user.id, pwhash=pwhash)
-            self._store.sessions.remove_for_user(user_id=user.id)
-            self._audit(actor, "user_passwd", user.name)
-        return user
+            sessions = self._store.sessions.remove_for_user(user_id=user.id)
+            tokens = self._store.tokens.remove_for_user(user_id=user.id)
+            self._audit(actor, "user_passwd", user.name, revoked_sessions=str(sessions),
+                        revoked_tokens=str(tokens))
+        return PasswordChange(user=user, revoked_sessions=sessions, revoked_tokens=tokens)
 
     def set_role(self, *, name: str, role: Role, actor: str) -> User:
         """Change a user's role (audited); the last admin keeps theirs."""
@@ -251,41 +279,46 @@ class Authenticator:
         return self._store.users.all()
 
     def login(self, *, name: str, password: Secret, source_ip: str) -> User:
-        """Check a password login; raise RateLimited or AuthFailed (never saying which part)."""
-        self._limiter.check(name=name, source_ip=source_ip)
-        try:
-            user, pwhash = self._store.users.password_hash(name=name)
-        except UserNotFound:
-            self._hasher.verify_dummy(password)
-            self._login_failed(name, source_ip, known=False)
-            raise AuthFailed("unknown user") from None
-        if not self._hasher.verify(pwhash, password) or user.disabled:
-            self._login_failed(user.name, source_ip, known=True)
-            raise AuthFailed("user disabled" if user.disabled else "wrong password")
-        self._limiter.record_success(name=name, source_ip=source_ip)
-        if self._hasher.needs_rehash(pwhash):
-            self._store.users.set_password_hash(user_id=user.id,
-                                                pwhash=self._hasher.hash(password))
+        """Check a password login; raise RateLimited, LoginBusy or AuthFailed (never which part).
+
+        The attempt is booked as a failure before the hash (taken back on success), so
+        parallel guesses cannot outrun the limit; the hash holds one of the gate's slots.
+        """
+        with self._gate.attempt(self._limiter, name=name, source_ip=source_ip):
+            try:
+                user, pwhash = self._store.users.password_hash(name=name)
+            except UserNotFound:
+                self._hasher.verify_dummy(password)
+                self._login_failed(name, source_ip, known=False)
+                raise AuthFailed("unknown user") from None
+            if not self._hasher.verify(pwhash, password) or user.disabled:
+                self._login_failed(user.name, source_ip, known=True)
+                raise AuthFailed("user disabled" if user.disabled else "wrong password")
+            if self._hasher.needs_rehash(pwhash):
+                self._store.users.set_password_hash(user_id=user.id,
+                                                    pwhash=self._hasher.hash(password))
         self._store.events.append(actor=user.name, kind=EventKind.AUTH, action="login",
                                   result="ok", detail={"source_ip": source_ip})
         return user
 
     def _login_failed(self, name: str, source_ip: str, *, known: bool) -> None:
-        self._limiter.record_failure(name=name, source_ip=source_ip)
-        # An unknown "name" may be a password typed in the wrong field: never record it.
+        # Counted already (booked by the gate). An unknown "name" may be a password: not kept.
         self._store.events.append(actor=name if known else ACTOR_ANONYMOUS, kind=EventKind.AUTH,
                                   action="login", result="failed",
                                   detail={"source_ip": source_ip})
 
     def issue_token(self, *, user: User, label: str = "",
                     ttl_s: float | None = None) -> IssuedToken:
-        """Make a bearer token for ``user`` (ttl_s 0 = never expires; None = the default)."""
-        ttl = self._token_ttl_s if ttl_s is None else ttl_s
+        """Make a bearer token for ``user``: ttl_s None/0 = the default, capped by role.
+
+        Raise TokenTtlTooLong over the role's cap, UnsafeText for a control/bidi label.
+        """
+        ttl = self._caps.lifetime(user.role, ttl_s)
+        reject_unsafe_text("label", label)
         token, selector, digest = _new_split_token("bmt")
-        expires = self._clock() + ttl if ttl else None
         info = self._store.tokens.create(user_id=user.id, selector=selector,
                                          verifier_hash=digest, label=label[:64],
-                                         expires_at=expires)
+                                         expires_at=self._clock() + ttl)
         return IssuedToken(token=Secret(token), info=info)
 
     def authenticate_token(self, token: str) -> Principal:
@@ -298,9 +331,13 @@ class Authenticator:
         now = self._clock()
         if not hmac.compare_digest(stored, digest):
             raise AuthFailed("wrong token")
-        if info.expires_at is not None and info.expires_at <= now:
-            raise AuthFailed("token expired")
         user = self._active_user(info.user_id)
+        # The role's cap ends old tokens stored without an expiry, and those of a demoted user.
+        expires = info.created_at + self._caps.cap(user.role)
+        if info.expires_at is not None:
+            expires = min(expires, info.expires_at)
+        if expires <= now:
+            raise AuthFailed("token expired")
         if info.last_used_at is None or now - info.last_used_at > _TOUCH_EVERY_S:
             self._store.tokens.touch(token_id=info.id)
         return Principal(user=user, via="token")

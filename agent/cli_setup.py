@@ -193,12 +193,12 @@ def cmd_users_add(ctx: Ctx) -> int:
 
 
 def cmd_users_passwd(ctx: Ctx) -> int:
-    """Set a user's password (ends their browser sessions)."""
+    """Set a user's password (ends their browser sessions and revokes their tokens)."""
     actor = ctx.actor(Role.ADMIN)
     ctx.store().users.get(name=ctx.args.name)  # not found before asking for a password
     password = read_password(ctx, ctx.args.password_file, ctx.args.name)
     user = ctx.authenticator().change_password(name=ctx.args.name, new_password=password,
-                                               actor=actor)
+                                               actor=actor).user
     return _user_done(ctx, "cli.user_password_set", user.name, str(user.role))
 
 

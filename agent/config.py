@@ -168,6 +168,11 @@ class AuthSettings:
     login_max_failures: int
     login_ip_max_failures: int
     login_window_s: int
+    token_max_ttl_viewer_s: int
+    token_max_ttl_operator_s: int
+    token_max_ttl_admin_s: int
+    login_name_max_failures: int
+    login_hash_slots: int
 
 
 @dataclass(frozen=True)

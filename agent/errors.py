@@ -28,9 +28,12 @@ The tree (``code`` and the HTTP status the API's single exception handler should
     │   └── CsrfFailed            csrf_failed             403
     ├── AuthFailed                auth_failed             401  bad credentials/token/session
     ├── RateLimited               rate_limited            429  carries retry_after_s
+    │   └── LoginBusy             login_busy              429  every password-hash slot in use
     ├── ValidationError           validation_error        422  carries field and reason
-    │   └── UnsafeNodeValue       unsafe_node_value       422  stored IPMI field unsafe on the
-    │                                                          node's shell line (never sent)
+    │   ├── UnsafeNodeValue       unsafe_node_value       422  stored IPMI field unsafe on the
+    │   │                                                      node's shell line (never sent)
+    │   ├── TokenTtlTooLong       token_ttl_too_long      422  ttl_s over the role's cap
+    │   └── UnsafeText            unsafe_text             422  control/bidi characters
     ├── HookAuthError             hook_auth_failed        401  boot-hook request refused
     │   ├── BadSignature          bad_signature           403  (codes and statuses as pinned
     │   ├── StaleRequest          stale_timestamp         401   by tests/contract/
@@ -52,13 +55,12 @@ from typing import Any, ClassVar
 __all__ = [
     "ActionInProgress", "AgentError", "AlreadyExists", "AuthFailed", "BadSignature",
     "ConfigError", "Conflict", "CsrfFailed", "HookAuthError", "KeyFileInsecure",
-    "KeyFileMissing", "LeaseLost", "MonitorError", "NodeDatError", "NotFound",
+    "KeyFileMissing", "LeaseLost", "LoginBusy", "MonitorError", "NodeDatError", "NotFound",
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
     "ReplayedRequest", "SecretsError", "ServerNotFound", "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
-    "TlsConfigError", "UnsafeNodeValue", "UnsealFailed", "UserNotFound", "ValidationError",
-    "WrongSourceIp",
-    "all_error_classes",
+    "TlsConfigError", "TokenTtlTooLong", "UnsafeNodeValue", "UnsafeText", "UnsealFailed",
+    "UserNotFound", "ValidationError", "WrongSourceIp", "all_error_classes",
 ]
 
 
@@ -336,6 +338,13 @@ class RateLimited(AgentError):
         super().__init__()
 
 
+class LoginBusy(RateLimited):
+    """Every password-hash slot is in use (a login storm): retry in a moment."""
+
+    code = "login_busy"
+    template = "too many password checks in progress; retry in {retry_after_s} s"
+
+
 class ValidationError(AgentError):
     """An input value is invalid; ``field`` names it, ``reason`` says why."""
 
@@ -367,6 +376,30 @@ class UnsafeNodeValue(ValidationError):
     def __init__(self, *, server: str, field: str, reason: str) -> None:
         self.server = server
         super().__init__(field=field, reason=reason)
+class TokenTtlTooLong(ValidationError):
+    """A bearer token was asked for a longer life than its user's role allows."""
+
+    code = "token_ttl_too_long"
+    template = ("{field}: a {role} token lives at most {max_s} s; ask for less "
+                "(an admin raises [auth] token_max_ttl_{role}_s to allow more)")
+    fields: ClassVar[tuple[str, ...]] = ("field", "role", "max_s")
+
+    def __init__(self, *, role: str, max_s: int) -> None:
+        self.role = role
+        self.max_s = max_s
+        super().__init__(field="ttl_s", reason="too long")
+
+
+class UnsafeText(ValidationError):
+    """Text carries control or bidirectional-override characters (they disguise names)."""
+
+    code = "unsafe_text"
+    template = ("{field}: control characters and bidirectional overrides "
+                "(U+202A-U+202E, U+2066-U+2069, U+200E/U+200F, U+061C) are not allowed")
+    fields: ClassVar[tuple[str, ...]] = ("field",)
+
+    def __init__(self, *, field: str) -> None:
+        super().__init__(field=field, reason="control or bidirectional characters")
 
 
 class HookAuthError(AgentError):

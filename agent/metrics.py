@@ -234,11 +234,16 @@ class Metrics:
         self.http_latency = Histogram(p + "http_request_duration_seconds",
                                       "Duration of HTTP requests.", ("route",),
                                       buckets=_HTTP_BUCKETS)
+        self.password_attempts = Counter(
+            p + "password_attempts_total",
+            "Password attempts (login, token, password change) by outcome: ok and failed "
+            "were hashed; rate_limited and busy were refused before any hash.",
+            ("purpose", "outcome"))
         self._families: tuple[_Family, ...] = (
             self.pass_duration, self.pass_last_duration, self.pass_last_end, self.passes,
             self.pass_overruns, self.verdicts, self.bmc_last_success, self.ipmi_latency,
             self.ipmi_errors, self.check_errors, self.actions, self.http_requests,
-            self.http_latency)
+            self.http_latency, self.password_attempts)
 
     # --- feeding -----------------------------------------------------------------------
 
@@ -281,6 +286,10 @@ class Metrics:
         """Count one HTTP request (route template, status code) and its duration."""
         self.http_requests.inc(route=route, status=str(int(status)))
         self.http_latency.observe(seconds, route=route)
+
+    def observe_password_attempt(self, purpose: str, outcome: str) -> None:
+        """Count one password attempt (``agent.ratelimit.PasswordGate`` ``observe`` hook)."""
+        self.password_attempts.inc(purpose=purpose, outcome=outcome)
 
     # --- exposition --------------------------------------------------------------------
 

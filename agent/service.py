@@ -123,7 +123,8 @@ class Agent:
             monitor=Monitor(store=store, bmc=bmc, settings=settings, client_node=client_node,
                             metrics=metrics),
             actions=Actions(store=store, bmc=bmc, settings=settings, metrics=metrics),
-            auth=Authenticator.from_settings(store, settings.auth),
+            auth=Authenticator.from_settings(store, settings.auth,
+                                             observe=metrics.observe_password_attempt),
             hook_relay=HookRelay.from_settings(settings.hook, store=store, node=node))
 
     # -- lifecycle ----------------------------------------------------------------------

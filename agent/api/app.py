@@ -1,7 +1,8 @@
 """``create_app(agent)``: the FastAPI application of bm-agent (API, hook relay, dashboard).
 
-- JSON API under ``/api/v1`` (OpenAPI at ``/docs`` and ``/openapi.json``), ``/healthz``,
-  ``/metrics``; the boot-hook relay under ``/api/v1/hook``;
+- JSON API under ``/api/v1`` (OpenAPI at ``/openapi.json``; Swagger UI at ``/docs`` comes
+  with the dashboard, from the package and behind its login: ``agent.web.apidocs``; no
+  ReDoc), ``/healthz``, ``/metrics``; the boot-hook relay under ``/api/v1/hook``;
 - the dashboard (``agent.web.build_web_router``, issue 5) under ``/ui`` when installed;
 - one error mapping for everything (``agent.api.errors``);
 - every request observed by ``Metrics.observe_http`` (route template, status, seconds).
@@ -138,8 +139,10 @@ def create_app(agent: Agent, *, background: bool = False) -> FastAPI:
             if background:
                 agent.stop()
 
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: off (agent.web.apidocs).
     app = FastAPI(title="bm-agent", version="1", description=_DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
+                  swagger_ui_oauth2_redirect_url=None)
     app.state.agent = agent
     app.state.default_lang = agent.settings.ui.default_lang
     app.state.row_renderer = RowRenderer()

@@ -5,7 +5,12 @@ sets the ``bm_session`` cookie (HttpOnly, SameSite=Strict, Secure over HTTPS or 
 ``[api] secure_cookies`` or ``tls_cert``) and answers the session's CSRF token, which the
 browser sends back as ``X-CSRF-Token`` on every state-changing request. ``POST
 /auth/tokens`` proves a password once (same rate limit) and answers a bearer token for the
-CLI and scripts; the token is shown only in that answer.
+CLI and scripts; the token is shown only in that answer; its life is capped by the user's
+role (``[auth] token_max_ttl_<role>_s``, 422 ``token_ttl_too_long`` over it). ``POST
+/auth/password`` checks the old password (rate limited per user and source IP like a
+login), ends every session and revokes every bearer token of the user, and answers the
+counts; a browser caller gets a fresh session (new cookie and CSRF token) in the same
+answer, a token caller logs in again.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from agent.api.schemas import (
     ErrorOut,
     LoginIn,
     LoginOut,
+    PasswordChangedOut,
     PasswordIn,
     TokenIn,
     TokenInfoOut,
@@ -24,7 +30,7 @@ from agent.api.schemas import (
     user_out,
 )
 from agent.errors import NotFound
-from agent.models import ApiToken, Role
+from agent.models import ApiToken, Role, User, WebSession
 from agent.secrets import Secret
 
 __all__ = ["router"]
@@ -43,17 +49,23 @@ def _token_info(info: ApiToken) -> TokenInfoOut:
                         last_used_at=info.last_used_at, expires_at=info.expires_at)
 
 
+def _open_session(user: User, request: Request, response: Response,
+                  agent: AgentDep) -> WebSession:
+    issued = agent.auth.open_session(user=user)
+    response.set_cookie(SESSION_COOKIE, issued.cookie.reveal(), path="/", httponly=True,
+                        samesite="strict", secure=_secure(request, agent),
+                        max_age=agent.settings.auth.session_max_s)
+    return issued.session
+
+
 @router.post("/login", response_model=LoginOut)
 def login(body: LoginIn, request: Request, response: Response, agent: AgentDep) -> LoginOut:
     """Check a password and open a browser session (cookie + CSRF token)."""
     user = agent.auth.login(name=body.name, password=Secret(body.password.get_secret_value()),
                             source_ip=client_ip(request))
-    issued = agent.auth.open_session(user=user)
-    response.set_cookie(SESSION_COOKIE, issued.cookie.reveal(), path="/", httponly=True,
-                        samesite="strict", secure=_secure(request, agent),
-                        max_age=agent.settings.auth.session_max_s)
-    return LoginOut(user=user_out(user), csrf_token=issued.session.csrf_token,
-                    expires_at=issued.session.expires_at)
+    session = _open_session(user, request, response, agent)
+    return LoginOut(user=user_out(user), csrf_token=session.csrf_token,
+                    expires_at=session.expires_at)
 
 
 @router.post("/logout", status_code=204, response_class=Response)
@@ -102,13 +114,22 @@ def revoke_token(principal: Viewer, agent: AgentDep,
     return Response(status_code=204)
 
 
-@router.post("/password", status_code=204, response_class=Response)
-def change_password(body: PasswordIn, principal: Viewer, agent: AgentDep) -> Response:
-    """Change one's own password (ends every session of the user)."""
-    agent.auth.change_password(name=principal.user.name,
-                               new_password=Secret(body.new_password.get_secret_value()),
-                               old_password=Secret(body.old_password.get_secret_value()),
-                               actor=principal.user.name)
-    answer = Response(status_code=204)
-    answer.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
-    return answer
+@router.post("/password", response_model=PasswordChangedOut)
+def change_password(body: PasswordIn, principal: Viewer, request: Request, response: Response,
+                    agent: AgentDep) -> PasswordChangedOut:
+    """Change one's own password: end every session, revoke every token of the user.
+
+    A browser session caller gets a fresh session (cookie and CSRF token in this answer);
+    a bearer-token caller's token is revoked with the others: log in again.
+    """
+    changed = agent.auth.change_password(
+        name=principal.user.name, new_password=Secret(body.new_password.get_secret_value()),
+        old_password=Secret(body.old_password.get_secret_value()), actor=principal.user.name,
+        source_ip=client_ip(request))
+    answer = PasswordChangedOut(revoked_sessions=changed.revoked_sessions,
+                                revoked_tokens=changed.revoked_tokens)
+    if principal.session is None:
+        return answer
+    session = _open_session(changed.user, request, response, agent)
+    return answer.model_copy(update={"csrf_token": session.csrf_token,
+                                     "expires_at": session.expires_at})

@@ -15,6 +15,9 @@ from agent.models import EventKind
 
 __all__ = ["router"]
 
+# A sane range for ``since`` (to the year 2286): inf, nan and 1e400 are refused (422).
+MAX_UNIX_S = 10**10
+
 router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
@@ -33,7 +36,8 @@ def events(_viewer: Viewer, agent: AgentDep,
            limit: int = Query(50, ge=1, le=500),
            server: str | None = Query(None, max_length=64),
            action: str | None = Query(None, max_length=64),
-           since: float | None = Query(None, description="Unix seconds")) -> Response:
+           since: float | None = Query(None, ge=0, le=MAX_UNIX_S, allow_inf_nan=False,
+                                       description="Unix seconds")) -> Response:
     """Return a page of events (every kind unless filtered)."""
     return _page(agent, kind, before_id, limit, server, action, since)
 
@@ -44,6 +48,7 @@ def audit(_viewer: Viewer, agent: AgentDep,
           limit: int = Query(50, ge=1, le=500),
           server: str | None = Query(None, max_length=64),
           action: str | None = Query(None, max_length=64),
-          since: float | None = Query(None, description="Unix seconds")) -> Response:
+          since: float | None = Query(None, ge=0, le=MAX_UNIX_S, allow_inf_nan=False,
+                                      description="Unix seconds")) -> Response:
     """Return a page of the audit log: staff actions (who, what, when, result)."""
     return _page(agent, [EventKind.AUDIT], before_id, limit, server, action, since)

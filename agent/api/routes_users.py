@@ -34,12 +34,16 @@ def create_user(body: UserIn, admin: Admin, agent: AgentDep) -> UserOut:
 @router.patch("/{name}", response_model=UserOut,
               responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 def update_user(name: str, body: UserPatchIn, admin: Admin, agent: AgentDep) -> UserOut:
-    """Change a user's role, password or disabled flag (the last admin stays an admin)."""
+    """Change a user's role, password or disabled flag (the last admin stays an admin).
+
+    A new password ends the user's sessions and revokes their bearer tokens.
+    """
     actor = admin.user.name
     user = agent.store.users.get(name=name)
     if body.password is not None:
         user = agent.auth.change_password(
-            name=user.name, new_password=Secret(body.password.get_secret_value()), actor=actor)
+            name=user.name, new_password=Secret(body.password.get_secret_value()),
+            actor=actor).user
     if body.role is not None and body.role != user.role:
         user = agent.auth.set_role(name=user.name, role=Role(body.role), actor=actor)
     if body.disabled is not None and body.disabled != user.disabled:

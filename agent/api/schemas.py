@@ -35,6 +35,7 @@ __all__ = [
     "ImportOut",
     "LoginIn",
     "LoginOut",
+    "PasswordChangedOut",
     "PasswordIn",
     "PowerIn",
     "PowerOneIn",
@@ -139,6 +140,16 @@ class PasswordIn(_Strict):
 
     old_password: SecretStr = Field(min_length=1, max_length=256)
     new_password: SecretStr = Field(min_length=1, max_length=256)
+
+
+class PasswordChangedOut(BaseModel):
+    """A changed password: what it ended, and the caller's fresh browser session if any."""
+
+    revoked_sessions: int = Field(description="sessions ended, the caller's old one included")
+    revoked_tokens: int = Field(description="bearer tokens revoked (all of the user's)")
+    csrf_token: str | None = Field(default=None,
+                                   description="the new session's CSRF token (browser only)")
+    expires_at: float | None = None
 
 
 class UserIn(_Strict):

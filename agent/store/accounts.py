@@ -149,6 +149,12 @@ class TokenRepo(Repo):
             if conn.execute("DELETE FROM api_tokens WHERE id = ?", (token_id,)).rowcount == 0:
                 raise NotFound(str(token_id), kind="token")
 
+    def remove_for_user(self, *, user_id: int) -> int:
+        """Delete every token of a user (password change); return the count."""
+        with self._db.write() as conn:
+            return conn.execute("DELETE FROM api_tokens WHERE user_id = ?",
+                                (user_id,)).rowcount
+
     def for_user(self, *, user_id: int) -> list[ApiToken]:
         """Return a user's tokens, newest first."""
         with self._db.read() as conn:

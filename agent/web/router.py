@@ -38,6 +38,7 @@ from agent.web.access import (
     secure,
     session_principal,
 )
+from agent.web.apidocs import build_docs_router
 from agent.web.pages import STATIC, Page, render_login, render_page
 from agent.web.ui_api import build_ui_api_router
 
@@ -52,7 +53,9 @@ _MAX_FORM_BYTES = 8192
 
 
 def _safe_next(value: str | None) -> str:
-    """Only same-site dashboard paths: never an open redirect."""
+    """Only same-site dashboard paths (and the login-gated /docs): never an open redirect."""
+    if value == "/docs":
+        return value
     if value and value.startswith("/ui/") and not value.startswith("//") and "\\" not in value:
         return value
     return "/ui/"
@@ -250,4 +253,5 @@ def build_web_router(agent: Agent) -> APIRouter:
     _add_session_routes(router, web)
     _add_pages(router, web)
     router.include_router(build_ui_api_router(store=agent.store, auth=agent.auth))
+    router.include_router(build_docs_router(agent.auth))
     return router

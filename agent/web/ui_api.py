@@ -7,7 +7,8 @@
 - ``GET /ui/api/servers/{uuid}``: the API's server detail shape (``ServerDetailOut``)
   plus the server's newest events, in one request.
 - ``GET /ui/api/events``: a page of the event log (``kind``, ``server``, ``before``,
-  ``limit``), newest first, the API's ``EventPageOut`` shape.
+  ``limit``), newest first, the API's ``EventPageOut`` shape. ``before`` stays in SQLite's
+  integer range (a larger one is 422, not an overflow into SQLite and a 500).
 
 Reads only; a viewer may call them. Actions and imports go to the JSON API under /api/v1,
 which checks the role and the CSRF token itself.
@@ -24,6 +25,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from agent.api.deps import MAX_ID
 from agent.api.schemas import deeplink_out, event_out, intent_out, reading_out, server_row
 from agent.auth import Authenticator
 from agent.deeplink_status import deeplink_views
@@ -110,7 +112,7 @@ def build_ui_api_router(*, store: Store, auth: Authenticator,
     @router.get("/events")
     def events_data(request: Request, kind: str | None = Query(None, max_length=80),
                     server: str | None = Query(None, max_length=64),
-                    before: int | None = Query(None, ge=1),
+                    before: int | None = Query(None, ge=1, le=MAX_ID),
                     limit: int = Query(50, ge=1, le=200)) -> Response:
         api_principal(auth, request)
         page = store.events.page(before_id=before, limit=limit, server_uuid=server or None,

@@ -224,6 +224,14 @@ def test_malformed_bodies_and_huge_ids_are_refused(cafe: dict[str, Any]) -> None
             assert huge.json()["error"]["code"] == "validation_error"
         revoke = session.delete(f"{agent.url}/api/v1/auth/tokens/{2**63}", timeout=10)
         assert revoke.status_code == 422, revoke.text
+        # Security issue 10 (finding 10): the dashboard's /ui/api (not in the schema) too,
+        # and float parameters that are not numbers.
+        ui = session.get(agent.url + "/ui/api/events?before=99999999999999999999999",
+                         timeout=10)
+        assert ui.status_code == 422, ui.text
+        for since in ("nan", "inf", "1e400", "-1"):
+            odd = session.get(agent.url + "/api/v1/events", params={"since": since}, timeout=10)
+            assert odd.status_code == 422, (since, odd.text)
     assert "Traceback" not in agent.log()
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.support.agentproc import USERS
 from tests.support.bmc import start_fake_bmc
 from tests.support.emulator import start_emulator
 from tests.support.ports import free_port
@@ -302,7 +303,13 @@ def test_healthz_needs_no_login(cafe):
 
 def test_openapi_and_docs(cafe):
     url = cafe["agent"].url
-    docs = requests.get(url + "/docs", timeout=10)
+    # /docs is a staff page since security issue 10 (finding 11): log in first.
+    assert requests.get(url + "/docs", timeout=10, allow_redirects=False).status_code == 303
+    with requests.Session() as browser:
+        name, (_role, password) = "view", USERS["view"]
+        assert browser.post(url + "/api/v1/auth/login", timeout=10,
+                            json={"name": name, "password": password}).status_code == 200
+        docs = browser.get(url + "/docs", timeout=10)
     assert docs.status_code == 200 and "swagger-ui" in docs.text
     spec = requests.get(url + "/openapi.json", timeout=10).json()
     for path in ("/api/v1/servers", "/api/v1/servers/{uuid}", "/api/v1/servers/import",

@@ -136,12 +136,15 @@ def test_login_is_rate_limited_per_user_then_released(auth: Authenticator,
     for _ in range(5):
         with pytest.raises(AuthFailed):
             auth.login(name="dave", password=Secret("guess-guess"), source_ip="10.0.0.9")
+    # Locked per (name, source): the guesser's address, even with the right password...
     with pytest.raises(RateLimited) as info:
-        auth.login(name="dave", password=Secret("dave-password"), source_ip="10.0.0.10")
+        auth.login(name="dave", password=Secret("dave-password"), source_ip="10.0.0.9")
     assert 1 <= info.value.retry_after_s <= 300
     assert info.value.http_status == 429
-    clock.now += 301
+    # ...while dave at his own PC still logs in (security issue 10, finding 7).
     assert auth.login(name="dave", password=Secret("dave-password"), source_ip="10.0.0.10")
+    clock.now += 301
+    assert auth.login(name="dave", password=Secret("dave-password"), source_ip="10.0.0.9")
 
 
 def test_login_rehashes_old_parameters(store: Store, clock: Clock) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import pytest
 
-from agent.errors import RateLimited
-from agent.ratelimit import LoginRateLimiter
+from agent.errors import AuthFailed, LoginBusy, RateLimited
+from agent.ratelimit import LoginRateLimiter, PasswordGate
 
 
 class Clock:
@@ -33,8 +36,9 @@ def test_five_failures_lock_the_name_with_retry_after(clock: Clock) -> None:
     clock.now += 10
     fail(limiter, "alice", "10.0.0.1", 1)
     with pytest.raises(RateLimited) as info:
-        limiter.check(name="ALICE", source_ip="10.0.0.2")  # names fold case; any IP
+        limiter.check(name="ALICE", source_ip="10.0.0.1")  # names fold case
     assert info.value.retry_after_s == 290
+    limiter.check(name="alice", source_ip="10.0.0.2")  # only that source is locked
     limiter.check(name="bob", source_ip="10.0.0.1")  # others are not affected
     clock.now += 290
     limiter.check(name="alice", source_ip="10.0.0.1")  # the first four left the window
@@ -68,3 +72,66 @@ def test_memory_is_bounded(clock: Clock) -> None:
     for n in range(1000):
         limiter.record_failure(name=f"u{n}", source_ip=f"10.0.{n // 250}.{n % 250}")
     assert limiter.tracked_keys() == 100
+
+
+def test_reserve_books_before_the_check_so_parallel_guesses_cannot_pass(clock: Clock) -> None:
+    # Security issue 10, finding 6: 200 parallel wrong logins got 30 password checks,
+    # because each request checked the counter before any failure was recorded.
+    limiter = LoginRateLimiter(max_failures=5, ip_max_failures=100, window_s=300, clock=clock)
+    booked = [limiter.reserve(name="admin", source_ip="10.0.0.1") for _ in range(5)]
+    with pytest.raises(RateLimited) as info:
+        limiter.reserve(name="admin", source_ip="10.0.0.1")
+    assert info.value.retry_after_s == 300
+    booked[0].cancel()  # never checked (server busy): the place comes back
+    again = limiter.reserve(name="admin", source_ip="10.0.0.1")
+    again.succeeded()  # right password: the pair's counter is cleared
+    limiter.reserve(name="admin", source_ip="10.0.0.1")
+
+
+def test_reserve_is_atomic_across_threads(clock: Clock) -> None:
+    limiter = LoginRateLimiter(max_failures=5, ip_max_failures=1000, window_s=300, clock=clock)
+    granted: list[object] = []
+    barrier = threading.Barrier(50)
+
+    def guess() -> None:
+        barrier.wait()
+        with contextlib.suppress(RateLimited):
+            granted.append(limiter.reserve(name="admin", source_ip="10.0.0.1"))
+
+    threads = [threading.Thread(target=guess) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 5
+
+
+def test_the_name_has_a_slower_global_limit(clock: Clock) -> None:
+    # Finding 7: per (name, IP) locks stop a single guesser without locking the real user
+    # out; a guess spread over many IPs still meets the per-name limit.
+    limiter = LoginRateLimiter(max_failures=5, ip_max_failures=100, name_max_failures=12,
+                               window_s=300, clock=clock)
+    for host in range(4):
+        fail(limiter, "admin", f"10.0.1.{host}", 3)
+    with pytest.raises(RateLimited):
+        limiter.check(name="admin", source_ip="10.0.2.1")
+    limiter.check(name="other", source_ip="10.0.2.1")
+
+
+def test_gate_bounds_parallel_hashes_and_counts_outcomes(clock: Clock) -> None:
+    seen: list[tuple[str, str]] = []
+    gate = PasswordGate(slots=1, observe=lambda purpose, outcome: seen.append((purpose, outcome)))
+    limiter = LoginRateLimiter(max_failures=2, ip_max_failures=100, window_s=300, clock=clock)
+    with gate.attempt(limiter, name="a", source_ip="1.1.1.1"):
+        with (pytest.raises(LoginBusy) as info,  # the one slot is taken: 429 at once
+              gate.attempt(limiter, name="a", source_ip="1.1.1.1")):
+            pass  # pragma: no cover - never entered
+        assert info.value.retry_after_s == 1 and info.value.http_status == 429
+    with pytest.raises(AuthFailed), gate.attempt(limiter, name="a", source_ip="1.1.1.1"):
+        raise AuthFailed("wrong password")
+    with pytest.raises(AuthFailed), gate.attempt(limiter, name="a", source_ip="1.1.1.1"):
+        raise AuthFailed("wrong password")
+    with pytest.raises(RateLimited), gate.attempt(limiter, name="a", source_ip="1.1.1.1"):
+        pass  # pragma: no cover - never entered
+    assert seen == [("login", "busy"), ("login", "ok"), ("login", "failed"),
+                    ("login", "failed"), ("login", "rate_limited")]
