@@ -4,9 +4,9 @@
 - ``check_password_length``: 8 to 256 characters;
 - ``reject_unsafe_text(field, text)``: ``UnsafeText`` (422) for control characters (C0, DEL,
   C1) and the bidirectional marks and overrides that make a name read differently from what
-  it is (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C). A user name cannot hold
-  them anyway; token labels and login names typed by anyone can. (The inventory has its
-  own check in ``agent.inventory``; the two are to be merged.)
+  it is (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C), by the one rule of
+  ``agent.display_text`` that the inventory uses too. A user name cannot hold them anyway;
+  token labels and login names typed by anyone can.
 - ``TokenCaps``: the longest life of a bearer token per role (``[auth]
   token_max_ttl_<role>_s``: viewer 30 days, operator 90, admin 365 by default) and
   ``lifetime(role, requested)``: a missing or 0 ``ttl_s`` takes ``[auth] token_ttl_s``
@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agent.display_text import hidden_character
 from agent.errors import TokenTtlTooLong, UnsafeText, ValidationError
 from agent.models import Role
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from agent.secrets import Secret
 
 __all__ = [
-    "BIDI_CONTROLS",
     "PASSWORD_MAX",
     "PASSWORD_MIN",
     "TokenCaps",
@@ -42,9 +41,6 @@ __all__ = [
 PASSWORD_MIN = 8
 PASSWORD_MAX = 256
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
-BIDI_CONTROLS = frozenset(
-    [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
-    + ["\u200e", "\u200f", "\u061c"])
 _DAY = 86400
 
 
@@ -66,9 +62,8 @@ def check_password_length(password: Secret) -> None:
 
 def reject_unsafe_text(field: str, text: str) -> str:
     """Return ``text``; raise UnsafeText if it holds a control or bidirectional mark."""
-    for char in text:
-        if char in BIDI_CONTROLS or unicodedata.category(char) == "Cc":
-            raise UnsafeText(field=field)
+    if hidden_character(text) is not None:
+        raise UnsafeText(field=field)
     return text
 
 

@@ -10,7 +10,8 @@ import pytest
 from nacl.pwhash import argon2id
 
 from agent.auth import Authenticator, PasswordHasher
-from agent.auth_rules import BIDI_CONTROLS, TokenCaps, reject_unsafe_text, validate_user_name
+from agent.auth_rules import TokenCaps, reject_unsafe_text, validate_user_name
+from agent.display_text import BIDI_CONTROLS
 from agent.errors import AuthFailed, RateLimited, TokenTtlTooLong, UnsafeText
 from agent.models import Role
 from agent.ratelimit import LoginRateLimiter
