@@ -8,21 +8,27 @@ Neither urllib3 2.x nor httpx offers a total timeout, so the client enforces its
 - ``DeadlineAdapter`` is the ``requests`` transport adapter of every ``Client`` session.
   Its connections register each socket they open or reuse with the call running in the
   current thread (a context variable);
-- ``overall_deadline(seconds)`` brackets one call. A timer shuts the call's sockets down
-  (``shutdown(SHUT_RDWR)``, which wakes a read blocked in another thread, TLS included)
-  when the deadline passes; the blocked read returns at once and the caller sees
-  ``watch.expired`` and raises its typed timeout. The connection is then dropped by
-  urllib3, never reused.
+- ``overall_deadline(seconds)`` brackets one call. One shared watchdog thread (started on
+  first use) shuts the call's sockets down (``shutdown(SHUT_RDWR)``, which wakes a read
+  blocked in another thread, TLS included) when the deadline passes; the blocked read
+  returns at once and the caller sees ``watch.expired`` and raises its typed timeout. The
+  connection is then dropped by urllib3, never reused.
 
 A socket is only ever shut down while its call is still running: ``finish`` (on every
-exit of the ``with`` block) forgets the sockets and cancels the timer under one lock.
+exit of the ``with`` block) forgets the sockets under the watch's lock, and the watchdog
+skips finished calls. Not bounded: the DNS lookup before a connect (nodes are addressed
+by IP in practice); the connect itself has its own timeout within the deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -37,42 +43,89 @@ __all__ = ["CallWatch", "DeadlineAdapter", "overall_deadline"]
 class CallWatch:
     """The sockets of one running call, shut down together when its deadline passes."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        self._finished = False
+        self.finished = False
         self.expired = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def watch(self, sock: socket.socket) -> None:
         """Add a socket of this call; shut it down at once if the deadline already passed."""
         with self._lock:
-            if self._finished:
+            if self.finished:
                 return
             if self.expired:
                 _shut_down(sock)
             else:
                 self._sockets.append(sock)
 
-    def start(self) -> None:
-        """Start the deadline's timer."""
-        self._timer.start()
-
     def finish(self) -> None:
-        """End the call: cancel the timer and forget the sockets (they may be pooled)."""
+        """End the call: forget its sockets (they may go back to the pool)."""
         with self._lock:
-            self._finished = True
+            self.finished = True
             self._sockets.clear()
-        self._timer.cancel()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Shut down every socket of the call (its deadline passed), unless it finished."""
         with self._lock:
-            if self._finished:
+            if self.finished:
                 return
             self.expired = True
             for sock in self._sockets:
                 _shut_down(sock)
+
+
+class _Watchdog:
+    """One daemon thread expiring the calls whose deadline passed (earliest first)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, CallWatch]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watch: CallWatch, seconds: float) -> None:
+        """Expire ``watch`` in ``seconds`` unless it finishes first."""
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), watch))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="node-call-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is watch:
+                self._cond.notify()  # an earlier deadline than the one being waited for
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                due = self._wait_for_due()
+            for watch in due:
+                watch.expire()
+
+    def _wait_for_due(self) -> list[CallWatch]:
+        """Pop the calls that are due (dropping finished ones); wait while there are none."""
+        while True:
+            now = time.monotonic()
+            due = []
+            while self._heap and (self._heap[0][2].finished or self._heap[0][0] <= now):
+                _at, _seq, watch = heapq.heappop(self._heap)
+                if not watch.finished:
+                    due.append(watch)
+            if due:
+                return due
+            self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _fresh_watchdog_after_fork() -> None:
+    # A child process starts without the parent's watchdog thread, maybe with its lock held.
+    global _WATCHDOG
+    _WATCHDOG = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_fresh_watchdog_after_fork)
 
 
 _CURRENT: ContextVar[CallWatch | None] = ContextVar("baremetal_call_watch", default=None)
@@ -88,9 +141,9 @@ def _shut_down(sock: socket.socket) -> None:
 @contextlib.contextmanager
 def overall_deadline(seconds: float) -> Iterator[CallWatch]:
     """Bound every socket this thread opens or reuses inside the block to ``seconds``."""
-    watch = CallWatch(seconds)
+    watch = CallWatch()
     token = _CURRENT.set(watch)
-    watch.start()
+    _WATCHDOG.arm(watch, seconds)
     try:
         yield watch
     finally:
