@@ -16,11 +16,13 @@ Timeouts. A call through a client node waits for the node's own 30 s relay timer
 caller see the node's "<op> timeout" answer (HTTP 500) instead of a NodeTimeout of its
 own, so ``DEFAULT_TIMEOUT_S`` is 35 s. Calls served by the bare-metal node itself
 (list, add, delete, modify, DeepLink) answer in milliseconds: pass ``LOCAL_TIMEOUT_S``
-when the client talks to a bare-metal node directly. ``requests`` bounds each socket
-wait with the deadline, and the body read also checks the overall deadline between
-chunks, so a node that drip-feeds bytes is cut off after at most twice the deadline.
-A session passed in by the caller is used as is (its proxies and ``trust_env`` too);
-the client's own session ignores proxy settings from the environment.
+when the client talks to a bare-metal node directly. The deadline is OVERALL: connect,
+send, status line, headers and body together (``baremetal.client_deadline`` shuts the
+call's socket down when it passes), so a node that drip-feeds bytes is cut off at the
+deadline, not after every single read. The answer is capped at ``MAX_ANSWER_BYTES``.
+A session passed in by the caller keeps its proxies and ``trust_env``, but the client
+mounts its deadline adapter for the node's URL on it; the client's own session ignores
+proxy settings from the environment.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -39,6 +40,7 @@ import requests
 import urllib3.exceptions
 
 from baremetal.client_auth import Auth
+from baremetal.client_deadline import CallWatch, DeadlineAdapter, overall_deadline
 from baremetal.errors import (
     DecodeError,
     InvalidInput,
@@ -179,6 +181,8 @@ class ClientCore:
             # Ignore HTTP(S)_PROXY and .netrc from the environment: node traffic goes
             # straight to the node, never through a proxy that would see signatures.
             self._session.trust_env = False
+        # Every call's overall deadline needs the watched connections (client_deadline).
+        self._session.mount(self.base_url + "/", DeadlineAdapter())
 
     def close(self) -> None:
         """Close the HTTP session if this client created it."""
@@ -221,8 +225,21 @@ class ClientCore:
         self, endpoint: str, method: str, url: str, body: dict[str, Any] | None,
         deadline_s: float,
     ) -> tuple[int, str, bytes]:
-        deadline = time.monotonic() + deadline_s
+        """Do one exchange within ``deadline_s`` overall; return status, type and body."""
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        with overall_deadline(deadline_s) as watch:
+            try:
+                return self._exchange_within(endpoint, method, url, data, deadline_s, watch)
+            except (NodeUnreachable, DecodeError):
+                if watch.expired:  # the watchdog cut the socket: that is a timeout
+                    raise NodeTimeout(endpoint, f"no complete answer within {deadline_s}s"
+                                      ) from None
+                raise
+
+    def _exchange_within(
+        self, endpoint: str, method: str, url: str, data: bytes | None, deadline_s: float,
+        watch: CallWatch,
+    ) -> tuple[int, str, bytes]:
         headers = {"Content-Type": "application/json"} if data is not None else {}
         try:
             resp = self._session.request(
@@ -237,14 +254,14 @@ class ClientCore:
         except requests.exceptions.RequestException as exc:
             raise NodeUnreachable(endpoint, f"cannot reach node ({type(exc).__name__})") from None
         with resp:
-            raw = self._read_body(endpoint, resp, deadline, deadline_s)
+            raw = self._read_body(endpoint, resp)
+            if watch.expired:  # an answer cut short by the watchdog may look complete
+                raise NodeTimeout(endpoint, f"answer not complete within {deadline_s}s")
             return resp.status_code, resp.headers.get("Content-Type", ""), raw
 
-    def _read_body(
-        self, endpoint: str, resp: requests.Response, deadline: float, deadline_s: float,
-    ) -> bytes:
-        # read1 returns whatever one socket read brings, so the deadline is checked
-        # between small reads even when a node drip-feeds its answer.
+    def _read_body(self, endpoint: str, resp: requests.Response) -> bytes:
+        # read1 returns whatever one socket read brings; the size cap is checked after
+        # each read, so a node cannot make us hold more than MAX_ANSWER_BYTES + one chunk.
         chunks: list[bytes] = []
         size = 0
         try:
@@ -253,11 +270,9 @@ class ClientCore:
                 if size > MAX_ANSWER_BYTES:
                     raise DecodeError(endpoint, f"answer larger than {MAX_ANSWER_BYTES} bytes",
                                       resp.status_code)
-                if time.monotonic() > deadline:
-                    raise NodeTimeout(endpoint, f"answer not complete within {deadline_s}s")
                 chunks.append(chunk)
         except urllib3.exceptions.ReadTimeoutError:
-            raise NodeTimeout(endpoint, f"answer not complete within {deadline_s}s") from None
+            raise NodeTimeout(endpoint, "answer not complete within the deadline") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise DecodeError(endpoint, f"answer cut short or badly framed ({type(exc).__name__})",
                               resp.status_code) from None

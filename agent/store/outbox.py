@@ -11,8 +11,12 @@ Protocol for a worker (the registry):
    reschedules with exponential backoff and jitter (``backoff_delay``), or marks it dead.
 
 A worker whose lease expired loses the item (``LeaseLost``), so two workers can never
-complete the same claim. ``release_claims()`` at start-up frees the claims of a previous,
-killed process at once. Items are durable (synchronous=FULL): acknowledged means on disk.
+complete the same claim. Each claim token names its owner process (``claim_owner``): a
+claim whose owner is gone (same host, PID dead or recycled) is taken over by the next
+``claim`` at once, so a ``kill -9`` does not stall the work for the lease; a live owner
+keeps its lease. ``release_claims()`` at start-up frees the claims of gone owners (and
+legacy tokens without one) at once. Items are durable (synchronous=FULL): acknowledged
+means on disk.
 ``last_error`` must not carry secrets (callers pass error classes and node messages).
 """
 
@@ -21,12 +25,12 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Callable, Collection, Mapping
-from secrets import token_hex
 from typing import Any
 
 from agent.errors import LeaseLost, OutboxItemNotFound, ValidationError
 from agent.models import OutboxItem, OutboxState
 from agent.store._base import Repo, dump_json, load_json
+from agent.store.claim_owner import ClaimOwner, current_owner, owner_gone, parse_owner
 
 __all__ = ["BACKOFF_BASE_S", "BACKOFF_CAP_S", "OutboxRepo", "backoff_delay"]
 
@@ -51,6 +55,11 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         created_at=row["created_at"], updated_at=row["updated_at"])
 
 
+def _releasable(token: str | None, here: ClaimOwner) -> bool:
+    owner = parse_owner(token)
+    return owner is None or here.same_process(owner) or owner_gone(token, here)
+
+
 class OutboxRepo(Repo):
     """Durable queue of node operations with claim/complete/fail and backoff."""
 
@@ -69,24 +78,33 @@ class OutboxRepo(Repo):
 
     def claim(self, *, limit: int = 1, lease_s: float = 60.0,
               ops: Collection[str] | None = None) -> list[OutboxItem]:
-        """Claim up to ``limit`` due items, oldest first; each claim counts one attempt."""
+        """Claim up to ``limit`` due items, oldest first; each claim counts one attempt.
+
+        Due: pending and due, claimed with an expired lease, or claimed by a process that
+        is gone (``claim_owner.owner_gone``).
+        """
         now = self._clock()
+        here = current_owner()
         op_filter = ""
-        params: list[Any] = [now, now]
+        op_params: list[Any] = []
         if ops:
             op_filter = f" AND op IN ({', '.join(['?'] * len(ops))})"
-            params += list(ops)
+            op_params = list(ops)
         with self._db.write() as conn:
-            rows = conn.execute(
+            due = conn.execute(
                 "SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= ?)"  # noqa: S608
                 f" OR (state = 'claimed' AND claimed_until <= ?)){op_filter} ORDER BY id LIMIT ?",
-                (*params, limit)).fetchall()
+                (now, now, *op_params, limit)).fetchall()
+            held = conn.execute(
+                "SELECT id, claim_token FROM outbox WHERE state = 'claimed'"  # noqa: S608
+                f" AND claimed_until > ?{op_filter}", (now, *op_params)).fetchall()
+            orphaned = {item_id for item_id, token in held if owner_gone(token, here)}
             claimed = []
-            for (item_id,) in rows:
+            for item_id in sorted({r[0] for r in due} | orphaned)[:limit]:
                 conn.execute(
                     "UPDATE outbox SET state = 'claimed', claim_token = ?, claimed_until = ?,"
                     " attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                    (token_hex(16), now + lease_s, now, item_id))
+                    (here.new_token(), now + lease_s, now, item_id))
                 claimed.append(self._get(conn, item_id))
             return claimed
 
@@ -120,13 +138,25 @@ class OutboxRepo(Repo):
         return item
 
     def release_claims(self) -> int:
-        """Make every claimed item due now (start-up: the previous process is gone)."""
+        """Make claimed items due now unless another live process holds them (start-up).
+
+        Freed: claims of gone owners, of this very process (it has none in flight when it
+        starts) and legacy tokens without an owner. Kept: claims of another live process
+        on this host (a ``bm-agent register`` running beside the service) and of another
+        host (their lease decides).
+        """
         now = self._clock()
+        here = current_owner()
         with self._db.write() as conn:
-            return conn.execute(
-                "UPDATE outbox SET state = 'pending', claim_token = NULL, claimed_until = NULL,"
-                " next_attempt_at = ?, updated_at = ? WHERE state = 'claimed'",
-                (now, now)).rowcount
+            held = conn.execute(
+                "SELECT id, claim_token FROM outbox WHERE state = 'claimed'").fetchall()
+            free = [item_id for item_id, token in held if _releasable(token, here)]
+            for item_id in free:
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', claim_token = NULL,"
+                    " claimed_until = NULL, next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                    (now, now, item_id))
+            return len(free)
 
     def retry(self, *, item_id: int) -> OutboxItem:
         """Make a dead or waiting item due now (staff asked to retry)."""
