@@ -48,10 +48,11 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ActionInProgress", "AgentError", "AlreadyExists", "AuthFailed", "BadSignature",
-    "ConfigError", "Conflict", "CsrfFailed", "HookAuthError", "KeyFileInsecure",
-    "KeyFileMissing", "LeaseLost", "MonitorError", "NodeDatError", "NotFound",
+    "ConfigError", "Conflict", "CsrfFailed", "DeviceIdNotPending", "HookAuthError",
+    "KeyFileInsecure", "KeyFileMissing", "LeaseLost", "MonitorError", "NodeDatError", "NotFound",
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
-    "ReplayedRequest", "SecretsError", "ServerNotFound", "StaleRequest", "StoreBusy",
+    "ReplayedRequest", "SeatNotPending", "SecretsError", "ServerNotFound", "StaleRequest",
+    "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
     "UnsealFailed", "UserNotFound", "ValidationError", "WrongSourceIp", "all_error_classes",
 ]
@@ -265,6 +266,30 @@ class ActionInProgress(Conflict):
     def __init__(self, *, server: str, action: str) -> None:
         self.server = server
         self.action = action
+        super().__init__()
+
+
+class SeatNotPending(Conflict):
+    """Staff asked to approve or reject a seat key, but the server has none pending."""
+
+    code = "seat_not_pending"
+    template = "server {server} has no pending seat key (the PC must enroll first)"
+    fields: ClassVar[tuple[str, ...]] = ("server",)
+
+    def __init__(self, *, server: str) -> None:
+        self.server = server
+        super().__init__()
+
+
+class DeviceIdNotPending(Conflict):
+    """Staff asked to approve a DeepLink device_id change, but none is waiting."""
+
+    code = "device_id_not_pending"
+    template = "server {server} has no DeepLink device_id change waiting for approval"
+    fields: ClassVar[tuple[str, ...]] = ("server",)
+
+    def __init__(self, *, server: str) -> None:
+        self.server = server
         super().__init__()
 
 
