@@ -7,7 +7,9 @@ The tree::
     ├── NodeDown                  the node (or the agent) did not answer in time      (3)
     ├── DeepLinkDown              DeepLink's SDK or its LAN session is not there      (4)
     ├── AuthRefused               a signature, key, token or source IP was refused    (5)
-    └── NotConfirmed              the new code was sent but never read back           (6)
+    ├── NotConfirmed              the new code was sent but never read back           (6)
+    └── AwaitingApproval          staff must approve this PC (its seat key, or a new  (7)
+                                  DeepLink device code) in the dashboard first
 
 Messages never carry secrets: they are built from step names, endpoints, error codes
 and the peers' own (already masked) texts.
@@ -19,6 +21,7 @@ import enum
 
 __all__ = [
     "AuthRefused",
+    "AwaitingApproval",
     "ConfigError",
     "DeepLinkDown",
     "ExitCode",
@@ -38,6 +41,7 @@ class ExitCode(enum.IntEnum):
     DEEPLINK_UNREACHABLE = 4
     AUTH_REFUSED = 5
     NOT_CONFIRMED = 6
+    AWAITING_APPROVAL = 7
 
 
 class HookError(Exception):
@@ -74,3 +78,9 @@ class NotConfirmed(HookError):
     """The new verification code was sent but the node never reported it back."""
 
     exit_code = ExitCode.NOT_CONFIRMED
+
+
+class AwaitingApproval(HookError):
+    """The agent waits for staff to approve this PC's seat key or DeepLink device code."""
+
+    exit_code = ExitCode.AWAITING_APPROVAL

@@ -3,7 +3,10 @@
 Two key files exist (docs/hook.md):
 
 - ``[server] key_file``: this PC's ``node_private_key`` (sr25519 seed, direct mode);
-- ``[agent] token_key_file``: the café-wide hook token (ed25519 seed, agent mode).
+- ``[agent] token_key_file``: the café-wide hook token (ed25519 seed, agent mode);
+- ``[agent] seat_key_file``: this PC's own seat key (ed25519 seed, agent mode), made by
+  ``load_or_create_seat_key`` on first boot, written owner-only (0600 in a 0700 directory;
+  on Windows the directory's ACL, SYSTEM and Administrators, as the installer sets it).
 
 Both hold 64 hex characters, optionally as a ``name=value`` line as in the node's
 ``dat/node.dat``. Their text never reaches a log or an exception message.
@@ -11,14 +14,21 @@ Both hold 64 hex characters, optionally as a ``name=value`` line as in the node'
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import nacl.signing
 
 from boot_hooks.errors import ConfigError
 
-__all__ = ["Seed", "read_seed_file"]
+__all__ = ["SEAT_KEY_FIELD", "Seed", "load_or_create_seat_key", "read_seed_file"]
+
+_LOGGER = logging.getLogger(__name__)
+SEAT_KEY_FIELD = "seat_key"
 
 _HEX64 = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
 _MAX_KEY_FILE_BYTES = 4096
@@ -70,3 +80,29 @@ def _refuse_loose_permissions(path: str, what: str) -> None:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(f"{what} {path} is readable by others; chmod 600 it")
+
+
+def load_or_create_seat_key(path: str) -> tuple[Seed, bool]:
+    """Read this PC's seat key, or make one (first boot); return (seed, created)."""
+    what = "[agent] seat_key_file"
+    if os.path.exists(path):
+        return read_seed_file(path, what, SEAT_KEY_FIELD), False
+    seed = bytes(nacl.signing.SigningKey.generate()).hex()
+    try:
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # O_EXCL: two runs racing at boot never both write; the loser reads the winner's.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return read_seed_file(path, what, SEAT_KEY_FIELD), False
+    except OSError as exc:
+        raise ConfigError(f"cannot create {what} {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(f"{SEAT_KEY_FIELD}={seed}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        os.unlink(path)
+        raise ConfigError(f"cannot write {what} {path}: {exc.strerror}") from None
+    _LOGGER.info("step seat: made this PC's seat key in %s", path)
+    return Seed(hex=seed, source=path), True
