@@ -75,14 +75,21 @@ def canonical_request(*, method: str, target: str, timestamp: int, nonce: str,
 
 
 def sign_request(signing_key: Secret, *, method: str, target: str, body: bytes,
-                 nonce: str, timestamp: int | None = None) -> dict[str, str]:
-    """Return the three headers for a request (reference for the hook side and tests)."""
+                 nonce: str, timestamp: int | None = None,
+                 seat: bool = False) -> dict[str, str]:
+    """Return the headers for a request (reference for the hook side and tests).
+
+    ``seat``: the key is a PC's seat key; name it in ``X-BM-Seat-Key``.
+    """
     stamp = int(time.time()) if timestamp is None else timestamp
     key = nacl.signing.SigningKey(bytes.fromhex(signing_key.reveal()))
     message = canonical_request(method=method, target=target, timestamp=stamp, nonce=nonce,
                                 body=body)
-    return {HEADER_TIMESTAMP: str(stamp), HEADER_NONCE: nonce,
-            HEADER_SIGNATURE: key.sign(message).signature.hex()}
+    headers = {HEADER_TIMESTAMP: str(stamp), HEADER_NONCE: nonce,
+               HEADER_SIGNATURE: key.sign(message).signature.hex()}
+    if seat:
+        headers[HEADER_SEAT_KEY] = bytes(key.verify_key).hex()
+    return headers
 
 
 def generate_hook_keypair() -> tuple[Secret, str]:

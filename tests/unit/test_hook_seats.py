@@ -4,8 +4,10 @@ The relay is built over a real store in a temp dir; requests are signed like bm-
 (café token for enroll, the seat key named in ``X-BM-Seat-Key`` for whoami and deeplink).
 """
 
+import json
 import secrets
 import time
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +185,34 @@ def test_deeply_nested_body_is_a_bad_request(body):
     with pytest.raises(HookRefusal) as caught:
         parse_publish_body(body)
     assert (caught.value.status, caught.value.code) == (400, "bad_request")
+
+
+def test_refusals_answer_the_contracts_codes_and_messages(cafe):
+    """The relay's seat refusals are exactly tests/contract/hook_relay.json's."""
+    contract = json.loads((Path(__file__).parents[1] / "contract" /
+                           "hook_relay.json").read_text())
+    wire = {(r["status"], r["body"]["error"]["code"], r["body"]["error"]["message"])
+            for e in contract["endpoints"].values() for r in e["responses"] if r["status"] >= 400}
+    seen = {}
+
+    def catch(call):
+        with pytest.raises(HookRefusal) as caught:
+            call()
+        seen[(caught.value.status, caught.value.code)] = caught.value.message
+
+    whoami = lambda seat: lambda: cafe["relay"].whoami(  # noqa: E731
+        request(cafe, "GET", "/api/v1/hook/whoami", seat=seat))
+    catch(whoami(None))
+    enroll(cafe, "77" * 32)
+    catch(whoami("77" * 32))
+    Seats(cafe["store"]).decide(uuids=["pc-23"], approve=False, actor="oper")
+    catch(lambda: enroll(cafe, "77" * 32))
+    gate = SeatGate(store=cafe["store"], event=lambda *args: None)
+    gate.pin_confirmed(cafe["server"], "111111111")
+    catch(lambda: gate.check_device_id(cafe["server"], "222222222"))
+    body = encode_body({"seat_key": "xyz"})
+    catch(lambda: cafe["relay"].enroll(request(cafe, "POST", ENROLL_PATH, body)))
+    assert set(seen) == {(403, "seat_not_enrolled"), (403, "seat_pending"),
+                         (403, "seat_rejected"), (409, "device_id_changed"), (400, "bad_request")}
+    for (status, code), message in seen.items():
+        assert (status, code, message) in wire, code
