@@ -35,6 +35,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         action = sub.add_parser(name, parents=[common], help=text)
         action.add_argument("ids", nargs="*", metavar="ID", help="uuid or node_id")
         action.add_argument("--label", metavar="K=V", help="every server with this label")
+        if name != "approve-device":
+            action.add_argument("--fingerprint", action="append", default=[], metavar="FP",
+                                help="only the seat key with this fingerprint (repeatable)")
         action.set_defaults(handler=handler)
 
 
@@ -65,14 +68,16 @@ def cmd_approve(ctx: Ctx) -> int:
     """Approve pending seat keys."""
     actor = ctx.actor(Role.OPERATOR)
     return _report(ctx, Seats(ctx.store()).decide(uuids=ctx.args.ids, label=ctx.args.label,
-                                                  approve=True, actor=actor))
+                                                  approve=True, actor=actor,
+                                                  fingerprints=ctx.args.fingerprint))
 
 
 def cmd_reject(ctx: Ctx) -> int:
     """Reject pending seat keys."""
     actor = ctx.actor(Role.OPERATOR)
     return _report(ctx, Seats(ctx.store()).decide(uuids=ctx.args.ids, label=ctx.args.label,
-                                                  approve=False, actor=actor))
+                                                  approve=False, actor=actor,
+                                                  fingerprints=ctx.args.fingerprint))
 
 
 def cmd_approve_device(ctx: Ctx) -> int:
@@ -90,7 +95,7 @@ def _report(ctx: Ctx, decisions: list[Decision]) -> int:
     else:
         ctx.out.table(["ui.uuid", "ui.result", "ui.fingerprint", "ui.detail"],
                       [[d.uuid, ctx.out.t("cli.row_ok") if d.ok else d.code, d.fingerprint,
-                        "" if d.ok else ctx.out.t(d.code, server=d.uuid)]
+                        "" if d.ok else ctx.out.t(d.code, **d.params)]
                        for d in decisions])
         ctx.out.say("cli.seats_summary", done=done, total=len(decisions))
     if done == len(decisions):

@@ -51,8 +51,8 @@ __all__ = [
     "ConfigError", "Conflict", "CsrfFailed", "DeviceIdNotPending", "HookAuthError",
     "KeyFileInsecure", "KeyFileMissing", "LeaseLost", "MonitorError", "NodeDatError", "NotFound",
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
-    "ReplayedRequest", "SeatNotPending", "SecretsError", "ServerNotFound", "StaleRequest",
-    "StoreBusy",
+    "ReplayedRequest", "SeatAmbiguous", "SeatNotPending", "SecretsError", "ServerNotFound",
+    "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
     "UnsealFailed", "UserNotFound", "ValidationError", "WrongSourceIp", "all_error_classes",
 ]
@@ -278,6 +278,20 @@ class SeatNotPending(Conflict):
 
     def __init__(self, *, server: str) -> None:
         self.server = server
+        super().__init__()
+
+
+class SeatAmbiguous(Conflict):
+    """Several seat keys wait for one server: staff must choose one by its fingerprint."""
+
+    code = "seat_ambiguous"
+    template = ("server {server} has {count} pending seat keys: approve one by its fingerprint"
+                " (compare with the one bm-hook logged on the PC)")
+    fields: ClassVar[tuple[str, ...]] = ("server", "count")
+
+    def __init__(self, *, server: str, count: int) -> None:
+        self.server = server
+        self.count = count
         super().__init__()
 
 

@@ -8,7 +8,9 @@ pending seat key of the server registered at the request's source IP, and staff 
 (named in ``X-BM-Seat-Key``); the café token alone is refused (403 ``seat_not_enrolled``),
 a pending key too (403 ``seat_pending``), a rejected one (403 ``seat_rejected``), another
 server's key is ``forbidden_source``. A new key for a server that has an approved one is a
-re-enrollment: pending again, an event, never a silent replacement.
+re-enrollment: pending again, an event, never a silent replacement. Competing enrollments
+for one server all stay pending side by side (at most a few: then 409
+``too_many_pending``) until staff approve one by fingerprint.
 
 ``SeatGate.check_device_id``: the first confirmed DeepLink device_id of a server is pinned;
 another one is refused (409 ``device_id_changed``, recorded as a pending change) until
@@ -87,6 +89,11 @@ class SeatGate:
         """Record the PC's key as pending (or report its state); return (HTTP status, state)."""
         done = self._store.seats.enroll(server_id=server.id, public_key=public_key,
                                         source_ip=source_ip)
+        if done is None:
+            self._event(server.uuid, "enroll", "too_many_pending", {"source_ip": source_ip})
+            raise HookRefusal(409, "too_many_pending",
+                              "too many seat keys wait for approval for this PC; staff must"
+                              " approve or reject them in the dashboard first")
         seat = done.seat
         if seat.server_id != server.id:
             self._event(server.uuid, "enroll", "forbidden_source",
@@ -100,7 +107,7 @@ class SeatGate:
             result = "reenroll" if done.has_approved else "pending"
             self._record(server.uuid, "enroll", result, {
                 "fingerprint": seat.fingerprint, "source_ip": source_ip,
-                "replaced_pending": done.replaced_pending})
+                "other_pending": done.other_pending})
             _LOGGER.warning("hook enroll from %s: seat key %s of %s waits for approval%s",
                             source_ip, seat.fingerprint, server.uuid,
                             " (re-enrollment)" if done.has_approved else "")

@@ -1,8 +1,10 @@
 """Staff decisions on seat keys and DeepLink device_id changes (API, CLI and dashboard).
 
 A GPU PC's hook enrolls its own seat key (agent.hook_seats); it stays ``pending`` until an
-operator approves it here, one server or a whole row by label (``row=A``). Approving a new
-key of a server that already had one (a re-enrollment) retires the old key. A DeepLink
+operator approves it here, one server or a whole row by label (``row=A``), optionally only
+keys with given fingerprints (the dashboard sends the ones it showed, so a key enrolled in
+between is not approved unseen). A server with several pending keys (competing
+enrollments) needs a fingerprint. Approving retires the old approved key. A DeepLink
 device_id other than the pinned one waits here too until approved. Every decision is one
 audit event. Stateless over the store: build one per request or command.
 """
@@ -10,13 +12,14 @@ audit event. Stateless over the store: build one per request or command.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.actions import parse_label
 from agent.errors import AgentError, ServerNotFound, ValidationError
 from agent.models import EventKind, SeatKey, SeatState, Server
 from agent.store import Store
+from agent.store.seats import SeatDecision
 
 __all__ = ["Decision", "Seats", "seat_dict"]
 
@@ -39,11 +42,17 @@ class Decision:
     code: str = "ok"
     message: str = ""
     fingerprint: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # the error's, for translation
+
+    @classmethod
+    def failed(cls, uuid: str, exc: AgentError) -> Decision:
+        """Build a refused decision from the error that refused it."""
+        return cls(uuid, False, exc.code, exc.message(), params=exc.params)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"uuid": self.uuid, "ok": self.ok, "code": self.code, "message": self.message,
-                "fingerprint": self.fingerprint}
+                "params": self.params, "fingerprint": self.fingerprint}
 
 
 class Seats:
@@ -78,23 +87,25 @@ class Seats:
         return list(chosen.values())
 
     def decide(self, *, uuids: Sequence[str] = (), label: str | None = None, approve: bool,
-               actor: str) -> list[Decision]:
+               actor: str, fingerprints: Sequence[str] = ()) -> list[Decision]:
         """Approve (or reject) the pending seat key of each selected server."""
+        wanted = frozenset(f.strip().lower() for f in fingerprints) or None
         results = []
         for server in self.select(uuids=uuids, label=label):
             try:
-                seat, retired = self._store.seats.decide(server_id=server.id, uuid=server.uuid,
-                                                         approve=approve, actor=actor)
+                done = self._store.seats.decide(server_id=server.id, uuid=server.uuid,
+                                                approve=approve, actor=actor,
+                                                fingerprints=wanted)
             except AgentError as exc:
-                results.append(Decision(server.uuid, False, exc.code, exc.message()))
+                results.append(Decision.failed(server.uuid, exc))
                 continue
-            detail = {"fingerprint": seat.fingerprint, "created_ip": seat.created_ip}
-            if retired is not None:
-                detail["retired_fingerprint"] = retired.fingerprint
-            self._store.events.append(
-                actor=actor, kind=EventKind.AUDIT, server_uuid=server.uuid, result="ok",
-                action="seat_approve" if approve else "seat_reject", detail=detail)
-            results.append(Decision(server.uuid, True, fingerprint=seat.fingerprint))
+            for seat in done.decided:
+                self._store.events.append(
+                    actor=actor, kind=EventKind.AUDIT, server_uuid=server.uuid, result="ok",
+                    action="seat_approve" if approve else "seat_reject",
+                    detail=_decision_detail(seat, done))
+            results.append(Decision(server.uuid, True,
+                                    fingerprint=",".join(k.fingerprint for k in done.decided)))
         return results
 
     def approve_device_ids(self, *, uuids: Sequence[str] = (), label: str | None = None,
@@ -106,7 +117,7 @@ class Seats:
                 old, new = self._store.pins.approve(server_id=server.id, uuid=server.uuid,
                                                     actor=actor)
             except AgentError as exc:
-                results.append(Decision(server.uuid, False, exc.code, exc.message()))
+                results.append(Decision.failed(server.uuid, exc))
                 continue
             self._store.events.append(
                 actor=actor, kind=EventKind.AUDIT, action="device_id_approve",
@@ -119,3 +130,12 @@ class Seats:
             return self._store.servers.get_by_uuid(uuid=ident)
         except ServerNotFound:
             return self._store.servers.get_by_node_id(node_id=ident)
+
+
+def _decision_detail(seat: SeatKey, done: SeatDecision) -> dict[str, Any]:
+    detail: dict[str, Any] = {"fingerprint": seat.fingerprint, "created_ip": seat.created_ip}
+    if done.retired is not None:
+        detail["retired_fingerprint"] = done.retired.fingerprint
+    if done.dropped:
+        detail["rejected_fingerprints"] = [k.fingerprint for k in done.dropped]
+    return detail

@@ -326,6 +326,8 @@ _AWAITING = {
     "seat_pending": "this PC waits for staff approval in the dashboard",
     "device_id_changed": "DeepLink's device code on this PC changed; staff must approve the"
                          " change in the dashboard",
+    "too_many_pending": "several seat keys already wait for approval for this PC; staff must"
+                        " approve (by fingerprint) or reject them in the dashboard",
 }
 
 

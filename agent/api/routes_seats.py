@@ -3,8 +3,10 @@
 - ``GET /seats?state=pending`` (viewer): seat keys, newest first, and the pending
   device_id changes;
 - ``POST /seats/approve``, ``POST /seats/reject`` (operator) ``{"uuids": [...]}`` and/or
-  ``{"label": "row=A"}``: one result per selected server (``seat_not_pending`` for a server
-  with nothing to decide); each decision is an audit event;
+  ``{"label": "row=A"}``, optionally ``{"fingerprints": [...]}`` (only those keys): one
+  result per selected server (``seat_not_pending`` for a server with nothing to decide,
+  ``seat_ambiguous`` when several keys wait and no fingerprint picks one); each decision is
+  an audit event;
 - ``POST /seats/device-id/approve`` (operator): pin each selected server's pending
   DeepLink device_id.
 
@@ -36,6 +38,9 @@ class SeatSelectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     uuids: list[str] = Field(default_factory=list, max_length=1000)
     label: str | None = Field(default=None, max_length=80, description='e.g. "row=A"')
+    fingerprints: list[str] = Field(
+        default_factory=list, max_length=1000,
+        description="only seat keys with these fingerprints (what the dashboard showed)")
 
 
 def _results(decisions: list[Any]) -> dict[str, Any]:
@@ -56,14 +61,16 @@ def seats_list(_viewer: Viewer, agent: AgentDep,
 def seats_approve(body: SeatSelectionIn, operator: Operator, agent: AgentDep) -> dict[str, Any]:
     """Approve the pending seat key of each selected server."""
     return _results(Seats(agent.store).decide(uuids=body.uuids, label=body.label,
-                                              approve=True, actor=operator.user.name))
+                                              approve=True, actor=operator.user.name,
+                                              fingerprints=body.fingerprints))
 
 
 @router.post("/reject")
 def seats_reject(body: SeatSelectionIn, operator: Operator, agent: AgentDep) -> dict[str, Any]:
     """Reject the pending seat key of each selected server."""
     return _results(Seats(agent.store).decide(uuids=body.uuids, label=body.label,
-                                              approve=False, actor=operator.user.name))
+                                              approve=False, actor=operator.user.name,
+                                              fingerprints=body.fingerprints))
 
 
 @router.post("/device-id/approve")

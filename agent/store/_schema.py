@@ -153,8 +153,9 @@ _V1 = (
 )
 
 # Seat keys: each GPU PC's own ed25519 key, enrolled with the café hook token and approved
-# by staff (agent.seats); at most one pending and one approved key per server. The pinned
-# DeepLink device_id per server, and a change waiting for staff approval.
+# by staff (agent.seats); at most one approved key per server (a few pending ones: competing
+# enrollments stay visible). The pinned DeepLink device_id per server, and a change waiting
+# for staff approval.
 _V2 = (
     """CREATE TABLE seat_keys (
         id INTEGER PRIMARY KEY,
@@ -165,7 +166,7 @@ _V2 = (
         created_at REAL NOT NULL,
         decided_by TEXT,
         decided_at REAL)""",
-    "CREATE UNIQUE INDEX seat_keys_one_pending ON seat_keys(server_id) WHERE state = 'pending'",
+    "CREATE INDEX seat_keys_server ON seat_keys(server_id, state)",
     "CREATE UNIQUE INDEX seat_keys_one_approved ON seat_keys(server_id)"
     " WHERE state = 'approved'",
     """CREATE TABLE deeplink_pins (

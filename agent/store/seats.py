@@ -1,9 +1,11 @@
 """Seat keys (each GPU PC's own ed25519 public key) and pinned DeepLink device_ids.
 
 A seat key is enrolled by the hook (signed with the café hook token) as ``pending`` for the
-server registered at the PC's address; staff approve or reject it. At most one pending and
-one approved key per server (partial unique indexes): a new enrollment replaces the pending
-key, never the approved one; approving a new key retires the old approved one (``rejected``).
+server registered at the PC's address; staff approve or reject it. One approved key per
+server (a partial unique index) and at most ``MAX_PENDING_PER_SERVER`` pending ones: a
+competing enrollment never displaces another, it shows up beside it, and staff approve one
+by fingerprint. Approving retires the old approved key and the other pending ones
+(``rejected``); an enrollment never touches the approved key.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from agent.errors import DeviceIdNotPending, SeatNotPending, ServerNotFound
+from agent.errors import DeviceIdNotPending, SeatAmbiguous, SeatNotPending, ServerNotFound
 from agent.models import DeepLinkPin, SeatKey, SeatState
 from agent.store._base import Repo
 
-__all__ = ["DeepLinkPinRepo", "Enrollment", "SeatRepo"]
+__all__ = ["MAX_PENDING_PER_SERVER", "DeepLinkPinRepo", "Enrollment", "SeatDecision",
+           "SeatRepo"]
 
 _SELECT = "SELECT k.*, s.uuid FROM seat_keys k JOIN servers s ON s.id = k.server_id"
 
@@ -27,14 +30,26 @@ def _seat(row: sqlite3.Row) -> SeatKey:
                    decided_by=row["decided_by"], decided_at=row["decided_at"])
 
 
+MAX_PENDING_PER_SERVER = 4
+
+
 @dataclass(frozen=True)
 class Enrollment:
-    """What one enrollment did: the key's row, and what it changed."""
+    """What one enrollment did: the key's row, and what else the server has."""
 
     seat: SeatKey
     new: bool                # False: the key was already known (any server, any state)
-    replaced_pending: bool   # another pending key of this server was dropped
+    other_pending: int       # competing pending keys of this server
     has_approved: bool       # the server already has an approved key (a re-enrollment)
+
+
+@dataclass(frozen=True)
+class SeatDecision:
+    """What one staff decision changed for one server."""
+
+    decided: list[SeatKey]        # approved (one) or rejected (one or more) by the decision
+    retired: SeatKey | None       # the old approved key an approval replaced
+    dropped: list[SeatKey]        # competing pending keys rejected with an approval
 
 
 class SeatRepo(Repo):
@@ -62,49 +77,64 @@ class SeatRepo(Repo):
                                 " ORDER BY k.created_at DESC, k.id DESC", wanted).fetchall()
         return [_seat(r) for r in rows]
 
-    def enroll(self, *, server_id: int, public_key: str, source_ip: str) -> Enrollment:
-        """Record ``public_key`` as the server's pending key (a known key is left alone)."""
+    def enroll(self, *, server_id: int, public_key: str, source_ip: str) -> Enrollment | None:
+        """Record ``public_key`` as a pending key of the server (a known key is left alone).
+
+        None: the server already has ``MAX_PENDING_PER_SERVER`` keys waiting.
+        """
         with self._db.write() as conn:
             row = conn.execute(f"{_SELECT} WHERE k.public_key = ?", (public_key,)).fetchone()
-            approved = conn.execute("SELECT 1 FROM seat_keys WHERE server_id = ? AND state ="
-                                    " 'approved'", (server_id,)).fetchone() is not None
+            counts = dict(conn.execute("SELECT state, count(*) FROM seat_keys WHERE server_id = ?"
+                                       " GROUP BY state", (server_id,)).fetchall())
+            pending, approved = counts.get("pending", 0), counts.get("approved", 0) > 0
             if row is not None:
-                return Enrollment(_seat(row), new=False, replaced_pending=False,
+                return Enrollment(_seat(row), new=False, other_pending=pending - 1,
                                   has_approved=approved)
+            if pending >= MAX_PENDING_PER_SERVER:
+                return None
             if conn.execute("SELECT 1 FROM servers WHERE id = ?", (server_id,)).fetchone() is None:
                 raise ServerNotFound(str(server_id))
-            dropped = conn.execute("DELETE FROM seat_keys WHERE server_id = ? AND state ="
-                                   " 'pending'", (server_id,)).rowcount
             cursor = conn.execute(
                 "INSERT INTO seat_keys (server_id, public_key, state, created_ip, created_at)"
                 " VALUES (?, ?, 'pending', ?, ?)",
                 (server_id, public_key, source_ip[:64], self._clock()))
             seat = _seat(conn.execute(f"{_SELECT} WHERE k.id = ?", (cursor.lastrowid,)).fetchone())
-        return Enrollment(seat, new=True, replaced_pending=dropped > 0, has_approved=approved)
+        return Enrollment(seat, new=True, other_pending=pending, has_approved=approved)
 
-    def decide(self, *, server_id: int, uuid: str, approve: bool, actor: str
-               ) -> tuple[SeatKey, SeatKey | None]:
-        """Approve or reject the server's pending key; return it and the key it retired."""
-        now = self._clock()
+    def decide(self, *, server_id: int, uuid: str, approve: bool, actor: str,
+               fingerprints: frozenset[str] | None = None) -> SeatDecision:
+        """Approve one pending key of the server (or reject pending keys).
+
+        ``fingerprints``: only keys with these fingerprints (None: any). An approval must
+        name exactly one key; it retires the approved key and rejects the other pending ones.
+        """
         with self._db.write() as conn:
-            pending = conn.execute(f"{_SELECT} WHERE k.server_id = ? AND k.state = 'pending'",
-                                   (server_id,)).fetchone()
-            if pending is None:
+            pending = [_seat(r) for r in conn.execute(
+                f"{_SELECT} WHERE k.server_id = ? AND k.state = 'pending' ORDER BY k.id",
+                (server_id,)).fetchall()]
+            chosen = [k for k in pending if fingerprints is None or k.fingerprint in fingerprints]
+            if not chosen:
                 raise SeatNotPending(server=uuid)
-            retired = None
-            if approve:
-                old = conn.execute(f"{_SELECT} WHERE k.server_id = ? AND k.state = 'approved'",
-                                   (server_id,)).fetchone()
-                if old is not None:
-                    conn.execute("UPDATE seat_keys SET state = 'rejected', decided_by = ?,"
-                                 " decided_at = ? WHERE id = ?", (actor, now, old["id"]))
-                    retired = _seat(old)
+            if not approve:
+                self._set_state(conn, chosen, SeatState.REJECTED, actor)
+                return SeatDecision(decided=chosen, retired=None, dropped=[])
+            if len(chosen) > 1:
+                raise SeatAmbiguous(server=uuid, count=len(chosen))
+            old = conn.execute(f"{_SELECT} WHERE k.server_id = ? AND k.state = 'approved'",
+                               (server_id,)).fetchone()
+            retired = _seat(old) if old else None
+            dropped = [k for k in pending if k.id != chosen[0].id]
+            self._set_state(conn, [*([retired] if retired else []), *dropped],
+                            SeatState.REJECTED, actor)
+            self._set_state(conn, chosen, SeatState.APPROVED, actor)
+        return SeatDecision(decided=chosen, retired=retired, dropped=dropped)
+
+    def _set_state(self, conn: sqlite3.Connection, seats: list[SeatKey], state: SeatState,
+                   actor: str) -> None:
+        now = self._clock()
+        for seat in seats:
             conn.execute("UPDATE seat_keys SET state = ?, decided_by = ?, decided_at = ?"
-                         " WHERE id = ?", ("approved" if approve else "rejected", actor, now,
-                                           pending["id"]))
-            decided = _seat(conn.execute(f"{_SELECT} WHERE k.id = ?",
-                                         (pending["id"],)).fetchone())
-        return decided, retired
+                         " WHERE id = ?", (str(state), actor, now, seat.id))
 
 
 def _pin(row: sqlite3.Row) -> DeepLinkPin:

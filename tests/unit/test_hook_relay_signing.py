@@ -99,6 +99,7 @@ def test_stale_timestamp_keeps_the_agent_clock():
     (403, "seat_not_enrolled", SeatNotEnrolled, ExitCode.AUTH_REFUSED),
     (403, "seat_pending", AwaitingApproval, ExitCode.AWAITING_APPROVAL),
     (409, "device_id_changed", AwaitingApproval, ExitCode.AWAITING_APPROVAL),
+    (409, "too_many_pending", AwaitingApproval, ExitCode.AWAITING_APPROVAL),
     (403, "seat_rejected", AuthRefused, ExitCode.AUTH_REFUSED),
     (409, "replayed", Replayed, ExitCode.AUTH_REFUSED),
 ])

@@ -212,7 +212,49 @@ def test_refusals_answer_the_contracts_codes_and_messages(cafe):
     catch(lambda: gate.check_device_id(cafe["server"], "222222222"))
     body = encode_body({"seat_key": "xyz"})
     catch(lambda: cafe["relay"].enroll(request(cafe, "POST", ENROLL_PATH, body)))
+    from agent.store.seats import MAX_PENDING_PER_SERVER
+
+    for index in range(MAX_PENDING_PER_SERVER):
+        enroll(cafe, f"{index + 1:02x}" * 32)
+    catch(lambda: enroll(cafe, "ee" * 32))
     assert set(seen) == {(403, "seat_not_enrolled"), (403, "seat_pending"),
-                         (403, "seat_rejected"), (409, "device_id_changed"), (400, "bad_request")}
+                         (403, "seat_rejected"), (409, "device_id_changed"), (400, "bad_request"),
+                         (409, "too_many_pending")}
     for (status, code), message in seen.items():
         assert (status, code, message) in wire, code
+
+
+def test_competing_enrollments_stay_side_by_side_until_one_is_chosen(cafe):
+    """A rogue enrollment from the PC's address never displaces the PC's own pending key."""
+    store, seats = cafe["store"], Seats(cafe["store"])
+    assert enroll(cafe, "88" * 32) == (202, {"status": "pending"})   # the PC
+    assert enroll(cafe, "99" * 32) == (202, {"status": "pending"})   # someone else
+    assert len(store.seats.find(states=[SeatState.PENDING])) == 2
+    [ambiguous] = seats.decide(uuids=["pc-23"], approve=True, actor="oper")
+    assert (ambiguous.ok, ambiguous.code, ambiguous.params["count"]) == \
+        (False, "seat_ambiguous", 2)
+    mine = SeatSigner("88" * 32).fingerprint
+    [done] = seats.decide(uuids=["pc-23"], approve=True, actor="oper", fingerprints=[mine])
+    assert done.ok and done.fingerprint == mine
+    states = {s.fingerprint: s.state for s in store.seats.find()}
+    assert states == {mine: SeatState.APPROVED,
+                      SeatSigner("99" * 32).fingerprint: SeatState.REJECTED}
+    [audit] = [e for e in store.events.page(limit=20).items if e.kind == EventKind.AUDIT]
+    assert audit.detail["rejected_fingerprints"] == [SeatSigner("99" * 32).fingerprint]
+
+
+def test_a_fingerprint_that_is_not_pending_decides_nothing(cafe):
+    enroll(cafe, "aa" * 32)
+    [done] = Seats(cafe["store"]).decide(uuids=["pc-23"], approve=True, actor="oper",
+                                         fingerprints=["0123456789abcdef"])
+    assert (done.ok, done.code) == (False, "seat_not_pending")
+
+
+def test_pending_keys_per_server_are_bounded(cafe):
+    from agent.store.seats import MAX_PENDING_PER_SERVER
+
+    for index in range(MAX_PENDING_PER_SERVER):
+        assert enroll(cafe, f"{index + 1:02x}" * 32)[0] == 202
+    assert refusal(lambda: enroll(cafe, "ee" * 32)) == (409, "too_many_pending")
+    Seats(cafe["store"]).decide(uuids=["pc-23"], approve=False, actor="oper")
+    assert enroll(cafe, "ee" * 32)[0] == 202

@@ -18,7 +18,8 @@
 
   function seatRow(s) {
     var box = s.state === "pending" && BM.canAct ?
-      el("input", {type: "checkbox", class: "seat-pick", "data-uuid": s.uuid, "aria-label": s.uuid}) : "";
+      el("input", {type: "checkbox", class: "seat-pick", "data-uuid": s.uuid,
+                   "data-fingerprint": s.fingerprint, "aria-label": s.uuid + " " + s.fingerprint}) : "";
     return el("tr", {"data-uuid": s.uuid, "data-state": s.state}, [
       el("td", {}, [box]),
       el("td", {}, [el("a", {href: "/ui/servers/" + encodeURIComponent(s.uuid), text: s.uuid})]),
@@ -63,22 +64,37 @@
 
   function act(url, payload) {
     BM.api("POST", url, payload).then(function (res) {
-      if (res.ok && res.data) say(t("ui.seats_done", {done: res.data.done, total: res.data.results.length}), !res.data.ok);
-      else say(BM.errorText(res.status, res.data), true);
+      if (res.ok && res.data) {
+        var failed = res.data.results.filter(function (r) { return !r.ok; }).map(function (r) {
+          return r.uuid + ": " + (BM.tOr(r.code, null) !== null ? t(r.code, r.params) : r.message);
+        });
+        say([t("ui.seats_done", {done: res.data.done, total: res.data.results.length})].concat(failed).join(" · "),
+            !res.data.ok);
+      } else {
+        say(BM.errorText(res.status, res.data), true);
+      }
       load();
     });
   }
 
+  /** The ticked rows: their servers, and the very keys shown (a key enrolled since is not approved unseen). */
   function picked() {
-    return Array.prototype.map.call(document.querySelectorAll(".seat-pick:checked"),
-      function (box) { return box.getAttribute("data-uuid"); });
+    var boxes = document.querySelectorAll(".seat-pick:checked");
+    var uuids = [], fingerprints = [];
+    Array.prototype.forEach.call(boxes, function (box) {
+      uuids.push(box.getAttribute("data-uuid"));
+      fingerprints.push(box.getAttribute("data-fingerprint"));
+    });
+    return {uuids: uuids, fingerprints: fingerprints};
   }
 
   document.getElementById("approve-selected").addEventListener("click", function () {
-    if (picked().length) act(ENDPOINTS.seats_approve, {uuids: picked()});
+    var chosen = picked();
+    if (chosen.uuids.length) act(ENDPOINTS.seats_approve, chosen);
   });
   document.getElementById("reject-selected").addEventListener("click", function () {
-    if (picked().length) act(ENDPOINTS.seats_reject, {uuids: picked()});
+    var chosen = picked();
+    if (chosen.uuids.length) act(ENDPOINTS.seats_reject, chosen);
   });
   document.getElementById("approve-label").addEventListener("click", function () {
     var label = document.getElementById("seat-label").value.trim();
