@@ -53,8 +53,8 @@ def _signed(request: Request, body: bytes) -> SignedRequest:
                          timestamp=headers.get(HEADER_TIMESTAMP),
                          nonce=headers.get(HEADER_NONCE),
                          signature=headers.get(HEADER_SIGNATURE),
-                         source_ip="" if proxied else client_ip(request),
-                         seat_key=headers.get(HEADER_SEAT_KEY))
+                         seat_key=headers.get(HEADER_SEAT_KEY),
+                         source_ip="" if proxied else client_ip(request))
 
 
 @router.get("/whoami")
