@@ -258,3 +258,19 @@ def test_pending_keys_per_server_are_bounded(cafe):
     assert refusal(lambda: enroll(cafe, "ee" * 32)) == (409, "too_many_pending")
     Seats(cafe["store"]).decide(uuids=["pc-23"], approve=False, actor="oper")
     assert enroll(cafe, "ee" * 32)[0] == 202
+
+
+def test_a_version_1_store_migrates_to_seat_keys(tmp_path):
+    from agent.store._schema import MIGRATIONS
+
+    sealer = Sealer(generate_key())
+    with Store.open(tmp_path / "old.db", sealer=sealer, migrations=MIGRATIONS[:1]) as old:
+        server = old.servers.add(uuid="pc-1", ip="10.0.0.1", ipmi_host="127.0.0.1",
+                                 ipmi_user="admin", ipmi_password=Secret("pw123456"))
+        assert old.schema_version() == 1
+    with Store.open(tmp_path / "old.db", sealer=sealer) as store:
+        assert store.schema_version() == 2
+        done = store.seats.enroll(server_id=server.id, public_key="ab" * 32, source_ip="x")
+        assert done is not None and done.seat.state == SeatState.PENDING
+        assert store.pins.get(server_id=server.id) is None
+        assert store.integrity_check() == []
