@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from boot_hooks.errors import ConfigError
-from boot_hooks.keys import load_or_create_seat_key, read_seed_file
+from boot_hooks.keys import load_or_create_seat_key, read_seed_file, restrict_windows_acl
 
 SEED = "4c2e7133834d6d7dd35088beda5556215f6f5b15d2cd3c3153f117aaeec2c28b"
 
@@ -80,3 +80,21 @@ def test_seat_key_in_an_unwritable_place_is_a_config_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="seat_key_file"):
         load_or_create_seat_key(str(blocker / "seat.key"))
+
+
+def test_windows_acl_goes_to_system_and_administrators_by_sid(tmp_path):
+    path = tmp_path / "seat.key"
+    path.write_text("x")
+    calls = []
+    restrict_windows_acl(str(path), run=lambda command: calls.append(command) or 0)
+    assert calls == [["icacls", str(path), "/inheritance:r", "/grant:r", "*S-1-5-18:F",
+                      "/grant:r", "*S-1-5-32-544:F"]]
+    assert path.exists()
+
+
+def test_windows_acl_failure_removes_the_key(tmp_path):
+    path = tmp_path / "seat.key"
+    path.write_text("x")
+    with pytest.raises(ConfigError, match="icacls exit 5"):
+        restrict_windows_acl(str(path), run=lambda command: 5)
+    assert not path.exists()
