@@ -254,6 +254,10 @@ KEYS: tuple[Key, ...] = (
        "Accepted clock skew of a hook request; nonces are remembered this long.", 300),
     _k("hook", "require_source_ip", _bool, "true or false",
        "Accept a hook request only from the server's registered IP.", True),
+    _k("hook", "neighbour_table", _path(True), "a file path, or empty to skip the check",
+       "The agent host's neighbour (ARP) table: a hook request from an address whose MAC there\n"
+       "differs from the server's inventory MAC is refused (only when both are known).",
+       "/proc/net/arp"),
     _k("auth", "session_idle_s", _number(int, 60, 30 * 86400), "seconds, at most session_max_s",
        "A browser session ends after this long without a request.", 7200),
     _k("auth", "session_max_s", _number(int, 60, 90 * 86400), "seconds",

@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from agent import cli_actions, cli_ops, cli_servers, cli_setup, cli_tls
+from agent import cli_actions, cli_ops, cli_seats, cli_servers, cli_setup, cli_tls
 from agent.cli_context import CliError, Ctx, ExitCode, error_text, exit_code_for
 from agent.cli_output import Output
 from agent.config import CONFIG_ENV, DEFAULT_CONFIG_PATH
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     common = _common_options(suppress=True)
-    for module in (cli_setup, cli_tls, cli_servers, cli_actions, cli_ops):
+    for module in (cli_setup, cli_tls, cli_servers, cli_actions, cli_ops, cli_seats):
         module.register(commands, common)
     from agent import demo  # registered last: it is not a store command
 

@@ -156,6 +156,7 @@ class HookSettings:
     token_public_key: Path | None
     replay_window_s: int
     require_source_ip: bool
+    neighbour_table: Path | None
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,12 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ActionInProgress", "AgentError", "AlreadyExists", "AuthFailed", "BadSignature",
-    "ConfigError", "Conflict", "CsrfFailed", "HookAuthError", "KeyFileInsecure",
-    "KeyFileMissing", "LeaseLost", "LoginBusy", "MonitorError", "NodeDatError", "NotFound",
+    "ConfigError", "Conflict", "CsrfFailed", "DeviceIdNotPending", "HookAuthError",
+    "KeyFileInsecure", "KeyFileMissing", "LeaseLost", "LoginBusy", "MonitorError",
+    "NodeDatError", "NotFound",
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
-    "ReplayedRequest", "SecretsError", "ServerNotFound", "StaleRequest", "StoreBusy",
+    "ReplayedRequest", "SeatAmbiguous", "SeatNotPending", "SecretsError", "ServerNotFound",
+    "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
     "TlsConfigError", "TokenTtlTooLong", "UnsafeNodeValue", "UnsafeText", "UnsealFailed",
     "UserNotFound", "ValidationError", "WrongSourceIp", "all_error_classes",
@@ -278,6 +280,44 @@ class ActionInProgress(Conflict):
     def __init__(self, *, server: str, action: str) -> None:
         self.server = server
         self.action = action
+        super().__init__()
+
+
+class SeatNotPending(Conflict):
+    """Staff asked to approve or reject a seat key, but the server has none pending."""
+
+    code = "seat_not_pending"
+    template = "server {server} has no pending seat key (the PC must enroll first)"
+    fields: ClassVar[tuple[str, ...]] = ("server",)
+
+    def __init__(self, *, server: str) -> None:
+        self.server = server
+        super().__init__()
+
+
+class SeatAmbiguous(Conflict):
+    """Several seat keys wait for one server: staff must choose one by its fingerprint."""
+
+    code = "seat_ambiguous"
+    template = ("server {server} has {count} pending seat keys: approve one by its fingerprint"
+                " (compare with the one bm-hook logged on the PC)")
+    fields: ClassVar[tuple[str, ...]] = ("server", "count")
+
+    def __init__(self, *, server: str, count: int) -> None:
+        self.server = server
+        self.count = count
+        super().__init__()
+
+
+class DeviceIdNotPending(Conflict):
+    """Staff asked to approve a DeepLink device_id change, but none is waiting."""
+
+    code = "device_id_not_pending"
+    template = "server {server} has no DeepLink device_id change waiting for approval"
+    fields: ClassVar[tuple[str, ...]] = ("server",)
+
+    def __init__(self, *, server: str) -> None:
+        self.server = server
         super().__init__()
 
 

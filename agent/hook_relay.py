@@ -8,15 +8,22 @@ for it. Every request is checked in the contract's order (``agent_check_order``)
 2. the timestamp inside the window (401 ``stale_timestamp``; uvicorn's ``Date`` header lets
    the hook correct its clock);
 3. the nonce unseen (409 ``replayed``);
-4. the body (deeplink only; 400 ``bad_request``);
-5. the TCP source IP equal to the server's registered ``ip`` (403 ``forbidden_source``).
+4. the body (deeplink, enroll; 400 ``bad_request``);
+5. the TCP source IP equal to the server's registered ``ip``, and the MAC the agent host's
+   neighbour table holds for it equal to the inventory MAC when both are known
+   (403 ``forbidden_source``);
+6. whoami and deeplink: the server's approved seat key signed the request (``X-BM-Seat-Key``;
+   agent.hook_seats: 403 ``seat_not_enrolled`` / ``seat_pending`` / ``seat_rejected``);
+   deeplink: DeepLink's device_id equal to the one pinned for the server (409
+   ``device_id_changed``). ``enroll`` (café token) records the PC's seat key as pending.
 
 ``publish`` then signs ``deeplink/set`` with the server key sealed in the store, reads the
 code back through the signed ``deeplink`` query until the node reports it (or 504
 ``not_confirmed`` after ``confirm_s``), and records the rotation (``store.deeplink``) and a
-``deeplink`` event. Node failures answer 502 ``node_unreachable`` / 503
-``deeplink_not_connected``, which the hook retries. ``whoami`` names the server by source IP
-(MACs only break a tie) and records that the PC booted (the hook runs once per boot).
+``deeplink`` event; the answer never carries the device_id. Node failures answer 502
+``node_unreachable`` / 503 ``deeplink_not_connected``, which the hook retries. ``whoami``
+names the server by source IP (MACs only break a tie) and records that the PC booted (the
+hook runs once per boot).
 
 Refusals are ``HookRefusal`` (status, contract code, English message) and are answered
 as they are by ``agent.api.errors``. Neither the code nor a key is ever logged.
@@ -32,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import HookSettings
 from agent.errors import (
@@ -43,12 +50,16 @@ from agent.errors import (
     WrongSourceIp,
 )
 from agent.hookauth import HookVerifier, check_source_ip, load_public_key
-from agent.models import ACTOR_HOOK, DeepLinkStatus, EventKind, Server
+from agent.models import ACTOR_HOOK, DeepLinkStatus, EventKind, SeatKey, Server
+from agent.neighbours import NeighbourTable
 from agent.store import Store
 from baremetal import errors as bm
 from baremetal.client import Client
 from baremetal.client_auth import NodeKeyAuth
 from baremetal.models import DeepLinkInfo
+
+if TYPE_CHECKING:
+    from agent.hook_seats import SeatGate
 
 __all__ = [
     "CONFIRM_DEADLINE_S",
@@ -90,6 +101,7 @@ class SignedRequest:
     nonce: str | None
     signature: str | None
     source_ip: str
+    seat_key: str | None = None  # X-BM-Seat-Key: the PC's seat key signed, not the café token
 
 
 def iso_utc(ts: float) -> str:
@@ -101,14 +113,31 @@ def _bad_request(message: str) -> HookRefusal:
     return HookRefusal(400, "bad_request", message)
 
 
-def parse_publish_body(body: bytes) -> tuple[str, str, str]:
-    """Validate a deeplink body; return (node_id, device_password, device_id or "")."""
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise _bad_request("body is not JSON") from None
+    except RecursionError:  # ``{"a":`` x 100000: json's C scanner recurses per level
+        raise _bad_request("body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise _bad_request("body must be a JSON object")
+    return payload
+
+
+def parse_enroll_body(body: bytes) -> str:
+    """Validate an enroll body ``{"seat_key": <64 hex>}``; return the key in lowercase."""
+    from agent.hook_seats import parse_seat_key
+
+    key = parse_seat_key(_json_object(body).get("seat_key"))
+    if key is None:
+        raise _bad_request("seat_key must be the PC's ed25519 public key, 64 hex characters")
+    return key
+
+
+def parse_publish_body(body: bytes) -> tuple[str, str, str]:
+    """Validate a deeplink body; return (node_id, device_password, device_id or "")."""
+    payload = _json_object(body)
     node_id = payload.get("node_id")
     if not isinstance(node_id, str) or not _HEX64.fullmatch(node_id):
         raise _bad_request("node_id must be 64 hex characters")
@@ -130,7 +159,10 @@ class HookRelay:
     def __init__(self, *, store: Store, node: Client, verifier: HookVerifier,
                  window_s: int, require_source_ip: bool = True,
                  confirm_s: float = CONFIRM_DEADLINE_S, poll_s: float = POLL_INTERVAL_S,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 neighbours: NeighbourTable | None = None) -> None:
+        from agent.hook_seats import SeatGate  # it imports HookRefusal from here
+
         self._store = store
         self._node = node
         self._verifier = verifier
@@ -141,6 +173,8 @@ class HookRelay:
         self._monotonic = monotonic
         self._version: tuple[float, str] | None = None
         self._version_lock = threading.Lock()
+        self._neighbours = neighbours or NeighbourTable(None)
+        self._seats: SeatGate = SeatGate(store=store, event=self._event)
 
     @classmethod
     def from_settings(cls, settings: HookSettings, *, store: Store,
@@ -152,14 +186,17 @@ class HookRelay:
                                 nonces=store.nonces, window_s=settings.replay_window_s)
         return cls(store=store, node=node, verifier=verifier,
                    window_s=settings.replay_window_s,
-                   require_source_ip=settings.require_source_ip)
+                   require_source_ip=settings.require_source_ip,
+                   neighbours=NeighbourTable(settings.neighbour_table))
 
     # -- whoami -----------------------------------------------------------------------
 
     def whoami(self, request: SignedRequest, *, macs: Sequence[str] = ()) -> dict[str, Any]:
         """Answer which server the calling PC is (by source IP); record that it booted."""
-        self._verify(request)
+        seat = self._verify(request)
         server = self._server_at(request.source_ip, [m.strip().lower() for m in macs if m])
+        self._check_neighbour(server, request.source_ip)
+        self._seats.authorise(server, seat, request.source_ip)
         if not server.node_id:
             raise HookRefusal(503, "not_registered",
                               f"server {server.uuid} is not registered with the node yet")
@@ -189,16 +226,33 @@ class HookRelay:
                         {"reported_macs": macs[:8], "registered_mac": server.mac})
         return server
 
+    # -- enroll -----------------------------------------------------------------------
+
+    def enroll(self, request: SignedRequest) -> tuple[int, dict[str, Any]]:
+        """Record the PC's seat key as pending for the server at its source IP (café token)."""
+        if request.seat_key is not None:
+            raise HookRefusal(403, "bad_signature", "enroll is signed by the café hook token")
+        self._verify(request)
+        public_key = parse_enroll_body(request.body)
+        server = self._server_at(request.source_ip, [])
+        self._check_neighbour(server, request.source_ip)
+        status, state = self._seats.enroll(server, public_key, request.source_ip)
+        return status, {"status": state}
+
     # -- publish ----------------------------------------------------------------------
 
     def publish(self, request: SignedRequest) -> dict[str, Any]:
         """Set the PC's new DeepLink code through the node, confirm it, record the rotation."""
-        self._verify(request)
+        seat = self._verify(request)
         node_id, code, device_id = parse_publish_body(request.body)
         server = self._server_for(node_id, request.source_ip)
+        self._check_neighbour(server, request.source_ip)
+        self._seats.authorise(server, seat, request.source_ip)
+        self._seats.check_device_id(server, device_id)
         self._store.deeplink.record(server_id=server.id, result="publishing", boot_seen=True)
         try:
             info = self._set_and_confirm(server, code, device_id)
+            self._seats.pin_confirmed(server, info.device_id)
         except HookRefusal as exc:
             self._store.deeplink.record(server_id=server.id, result=exc.code,
                                         error=exc.message)
@@ -208,8 +262,8 @@ class HookRelay:
                                              device_id=info.device_id or None, rotated=True)
         self._event(server.uuid, "rotate", "confirmed", {"device_id": info.device_id})
         _LOGGER.info("hook deeplink for %s: new code confirmed", server.uuid)
-        return {"status": "confirmed", "device_id": info.device_id,
-                "rotated_at": iso_utc(_rotated_at(status))}
+        # Never the device_id: the PC knows its own, and nobody else should learn it here.
+        return {"status": "confirmed", "rotated_at": iso_utc(_rotated_at(status))}
 
     def _server_for(self, node_id: str, source_ip: str) -> Server:
         try:
@@ -234,6 +288,7 @@ class HookRelay:
         auth = NodeKeyAuth(key.reveal())
         deadline = self._monotonic() + self._confirm_s
         try:
+            self._guard_device(server, auth)
             self._node.set_deeplink(server.node_id, device_id=device_id or None,
                                     device_password=code, auth=auth, timeout_s=NODE_CALL_S)
             info = self._read_back(server.node_id, code, auth, deadline)
@@ -251,6 +306,13 @@ class HookRelay:
             raise HookRefusal(504, "not_confirmed", "node did not report the new code in time")
         return info
 
+    def _guard_device(self, server: Server, auth: NodeKeyAuth) -> None:
+        # A pinned PC: the DeepLink the node talks to for this address must still be the
+        # pinned one, checked BEFORE the new code reaches it.
+        if server.node_id and self._store.pins.get(server_id=server.id) is not None:
+            current = self._node.get_deeplink(server.node_id, auth, timeout_s=NODE_CALL_S)
+            self._seats.check_device_id(server, current.device_id)
+
     def _read_back(self, node_id: str, code: str, auth: NodeKeyAuth,
                    deadline: float) -> DeepLinkInfo | None:
         # deeplink/set "ok" only means queued on DeepLink's socket (dbc-protocol.md §7.3):
@@ -266,11 +328,14 @@ class HookRelay:
 
     # -- shared -----------------------------------------------------------------------
 
-    def _verify(self, request: SignedRequest) -> None:
+    def _verify(self, request: SignedRequest) -> SeatKey | None:
+        """Check signature (café token, or the seat key named), time, nonce; return the seat."""
+        seat = self._seats.lookup(request.seat_key)
         try:
             self._verifier.verify(method=request.method, target=request.target,
                                   body=request.body, timestamp=request.timestamp,
-                                  nonce=request.nonce, signature=request.signature)
+                                  nonce=request.nonce, signature=request.signature,
+                                  public_key=bytes.fromhex(seat.public_key) if seat else None)
         except BadSignature as exc:
             _LOGGER.warning("hook request from %s refused: %s", request.source_ip, exc.detail)
             raise HookRefusal(403, "bad_signature",
@@ -283,6 +348,19 @@ class HookRelay:
         except ReplayedRequest:
             _LOGGER.warning("hook request from %s refused: nonce replayed", request.source_ip)
             raise HookRefusal(409, "replayed", "nonce already used") from None
+        return seat
+
+    def _check_neighbour(self, server: Server, source_ip: str) -> None:
+        """Refuse when the host's ARP entry for the source names another MAC than inventory."""
+        seen = self._neighbours.mac_of(_plain_ip(source_ip))
+        if not server.mac or not seen or seen == server.mac.lower():
+            return
+        _LOGGER.warning("hook request from %s for %s: neighbour table MAC differs from the"
+                        " inventory MAC", source_ip, server.uuid)
+        self._event(server.uuid, "neighbour_mac", "forbidden_source",
+                    {"source_ip": source_ip, "neighbour_mac": seen, "inventory_mac": server.mac})
+        raise HookRefusal(403, "forbidden_source",
+                          "the source's MAC is not the server's inventory MAC")
 
     def _event(self, uuid: str, action: str, result: str, detail: dict[str, Any]) -> None:
         self._store.events.append(actor=ACTOR_HOOK, kind=EventKind.DEEPLINK, action=action,

@@ -12,6 +12,10 @@ Wire contract (the hook side must build exactly this; ``sign_request`` is the re
 Headers: ``X-BM-Timestamp``, ``X-BM-Nonce``, ``X-BM-Signature`` (128 hex chars, ed25519 by
 the café's signing key; the agent holds only the public key, ``[hook] token_public_key``).
 
+A GPU PC with an enrolled seat key signs with that key instead and names it in
+``X-BM-Seat-Key`` (64 hex, its ed25519 public key); ``verify(..., public_key=...)`` then
+checks the signature with it (agent.hook_seats decides whether the key may be used).
+
 ``HookVerifier.verify`` checks, in order: headers well-formed and signature valid
 (``BadSignature``) — first, so unauthenticated junk never reaches the nonce table — then
 the timestamp within ``window_s`` of now (``StaleRequest``), then the nonce unseen
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEADER_NONCE",
+    "HEADER_SEAT_KEY",
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
     "HookRequest",
@@ -54,6 +59,7 @@ __all__ = [
 HEADER_TIMESTAMP = "X-BM-Timestamp"
 HEADER_NONCE = "X-BM-Nonce"
 HEADER_SIGNATURE = "X-BM-Signature"
+HEADER_SEAT_KEY = "X-BM-Seat-Key"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{128}")
@@ -69,14 +75,21 @@ def canonical_request(*, method: str, target: str, timestamp: int, nonce: str,
 
 
 def sign_request(signing_key: Secret, *, method: str, target: str, body: bytes,
-                 nonce: str, timestamp: int | None = None) -> dict[str, str]:
-    """Return the three headers for a request (reference for the hook side and tests)."""
+                 nonce: str, timestamp: int | None = None,
+                 seat: bool = False) -> dict[str, str]:
+    """Return the headers for a request (reference for the hook side and tests).
+
+    ``seat``: the key is a PC's seat key; name it in ``X-BM-Seat-Key``.
+    """
     stamp = int(time.time()) if timestamp is None else timestamp
     key = nacl.signing.SigningKey(bytes.fromhex(signing_key.reveal()))
     message = canonical_request(method=method, target=target, timestamp=stamp, nonce=nonce,
                                 body=body)
-    return {HEADER_TIMESTAMP: str(stamp), HEADER_NONCE: nonce,
-            HEADER_SIGNATURE: key.sign(message).signature.hex()}
+    headers = {HEADER_TIMESTAMP: str(stamp), HEADER_NONCE: nonce,
+               HEADER_SIGNATURE: key.sign(message).signature.hex()}
+    if seat:
+        headers[HEADER_SEAT_KEY] = bytes(key.verify_key).hex()
+    return headers
 
 
 def generate_hook_keypair() -> tuple[Secret, str]:
@@ -122,9 +135,14 @@ class HookVerifier:
         self._last_prune = float("-inf")
 
     def verify(self, *, method: str, target: str, body: bytes, timestamp: str | None,
-               nonce: str | None, signature: str | None) -> HookRequest:
-        """Verify one request (header values as received); raise a HookAuthError leaf."""
-        stamp, nonce_text = self._check_signature(method, target, body, timestamp, nonce,
+               nonce: str | None, signature: str | None,
+               public_key: bytes | None = None) -> HookRequest:
+        """Verify one request (header values as received); raise a HookAuthError leaf.
+
+        ``public_key``: verify with this seat key instead of the café hook token's key.
+        """
+        key = self._key if public_key is None else nacl.signing.VerifyKey(public_key)
+        stamp, nonce_text = self._check_signature(key, method, target, body, timestamp, nonce,
                                                   signature)
         now = self._clock()
         skew = now - stamp
@@ -135,8 +153,10 @@ class HookVerifier:
             raise ReplayedRequest()
         return HookRequest(timestamp=stamp, nonce=nonce_text)
 
-    def _check_signature(self, method: str, target: str, body: bytes, timestamp: str | None,
-                         nonce: str | None, signature: str | None) -> tuple[int, str]:
+    @staticmethod
+    def _check_signature(key: nacl.signing.VerifyKey, method: str, target: str, body: bytes,
+                         timestamp: str | None, nonce: str | None,
+                         signature: str | None) -> tuple[int, str]:
         if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
             raise BadSignature(f"{HEADER_TIMESTAMP} missing or not integer seconds")
         if nonce is None or not _NONCE.fullmatch(nonce):
@@ -146,7 +166,7 @@ class HookVerifier:
         message = canonical_request(method=method, target=target, timestamp=int(timestamp),
                                     nonce=nonce, body=body)
         try:
-            self._key.verify(message, bytes.fromhex(signature))
+            key.verify(message, bytes.fromhex(signature))
         except nacl.exceptions.BadSignatureError:
             raise BadSignature("signature does not verify") from None
         return int(timestamp), nonce

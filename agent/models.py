@@ -20,6 +20,7 @@ opened ones in ``ServerCredentials`` are ``Secret`` objects that print as ``****
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,6 +37,7 @@ __all__ = [
     "ACTOR_SYSTEM",
     "ApiToken",
     "CheckResult",
+    "DeepLinkPin",
     "DeepLinkStatus",
     "EventKind",
     "EventPage",
@@ -46,6 +48,8 @@ __all__ = [
     "ReadingRecord",
     "RegistrationState",
     "Role",
+    "SeatKey",
+    "SeatState",
     "Server",
     "ServerCredentials",
     "ServerIntent",
@@ -335,3 +339,43 @@ class DeepLinkStatus:
     last_result: str = ""
     last_error: str = ""
     updated_at: float = 0.0
+
+
+class SeatState(StrEnum):
+    """A seat key's life: enrolled (pending), then approved or rejected by staff."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class SeatKey:
+    """One GPU PC's own ed25519 public key (hex; not a secret) bound to a server."""
+
+    id: int
+    server_id: int
+    uuid: str
+    public_key: str
+    state: SeatState
+    created_ip: str = ""
+    created_at: float = 0.0
+    decided_by: str | None = None
+    decided_at: float | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Short SHA-256 of the key, as bm-hook prints it (``ab12cd34ef56ab78``)."""
+        return hashlib.sha256(bytes.fromhex(self.public_key)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DeepLinkPin:
+    """The DeepLink device_id pinned for a server, and a change waiting for staff approval."""
+
+    server_id: int
+    device_id: str
+    pinned_at: float
+    pinned_by: str
+    pending_device_id: str | None = None
+    pending_at: float | None = None

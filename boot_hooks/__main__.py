@@ -19,7 +19,8 @@ _LOGGER = logging.getLogger("boot_hooks")
 EPILOG = """\
 modes:
   direct  [server] key_file holds this PC's node_private_key; the hook signs itself
-  agent   [agent] url is set; bm-agent signs for us (no per-machine key on the PC)
+  agent   [agent] url is set; bm-agent signs for us; the PC holds the cafe token and its
+          own seat key ([agent] seat_key_file, made on first boot, approved by staff)
 
 environment overrides: BM_HOOK_<SECTION>_<KEY>, e.g. BM_HOOK_NODE_URL,
   BM_HOOK_SERVER_KEY_FILE, BM_HOOK_DEEPLINK_SDK, BM_HOOK_DEADLINES_NODE_S
@@ -32,7 +33,9 @@ exit codes:
   4  DeepLink unreachable: SDK missing, or never connected to the node
   5  auth refused: wrong key, bad hook token, wrong source IP
   6  not confirmed: the node never reported the new code back
-  7  TLS pin mismatch: the agent's certificate is not [agent] cert_sha256 (nothing sent)
+  7  awaiting approval: staff must approve this PC's seat key (or its new DeepLink
+     device code) in the dashboard; run again afterwards
+  8  TLS pin mismatch: the agent's certificate is not [agent] cert_sha256 (nothing sent)
 """
 
 

@@ -1,10 +1,15 @@
-"""Agent mode: no per-machine key on the PC; bm-agent signs and calls the node for us.
+"""Agent mode: no server key on the PC; bm-agent signs and calls the node for us.
 
-Steps: who am I (``whoami``, by our source IP, with our MACs as hints) -> node version
-(from ``[node] url`` if set, else the agent's hint, else assume >= 0.4.1.7) -> DeepLink
-SDK (optional) -> fresh code -> legacy nodes: set it in DeepLink first -> ``POST
-/api/v1/hook/deeplink`` (retried while the agent answers 502/503) -> the agent's
-``confirmed``. The wire contract is pinned in tests/contract/hook_relay.json.
+Steps: seat key (``[agent] seat_key_file``; made on first boot) -> who am I (``whoami``,
+by our source IP, with our MACs as hints) -> node version (from ``[node] url`` if set, else
+the agent's hint, else assume >= 0.4.1.7) -> DeepLink SDK (optional) -> fresh code ->
+legacy nodes: set it in DeepLink first -> ``POST /api/v1/hook/deeplink`` (retried while the
+agent answers 502/503) -> the agent's ``confirmed``. The wire contract is pinned in
+tests/contract/hook_relay.json.
+
+A seat key the agent does not know yet (403 ``seat_not_enrolled``) is enrolled with the
+café token; until staff approve it the run ends with exit 7 (``AwaitingApproval``), and the
+next run (a reboot, or the service's restart) goes on once it is approved.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import time
 from baremetal.client import Client
 from boot_hooks.codes import LastCodeStore, make_code
 from boot_hooks.config import HookConfig
-from boot_hooks.errors import AuthRefused
+from boot_hooks.errors import AuthRefused, AwaitingApproval
 from boot_hooks.flow import Outcome, Remember, local_deeplink, set_locally
 from boot_hooks.identity import local_identity
-from boot_hooks.keys import read_seed_file
+from boot_hooks.keys import load_or_create_seat_key, read_seed_file
 from boot_hooks.logs import mask_device_id
 from boot_hooks.node import is_relay_version, probe_version
 from boot_hooks.relay import (
@@ -27,6 +32,8 @@ from boot_hooks.relay import (
     AgentNotConnectedYet,
     AgentUnreachable,
     Confirmation,
+    SeatNotEnrolled,
+    SeatSigner,
     TokenSigner,
     WhoAmI,
 )
@@ -43,9 +50,14 @@ def run_agent(config: HookConfig, remember_secret: Remember) -> Outcome:
     started = time.monotonic()
     seed = read_seed_file(config.token_key_file, "[agent] token_key_file", "hook_token")
     remember_secret(seed.hex)
+    seat_seed, created = load_or_create_seat_key(config.seat_key_path)
+    remember_secret(seat_seed.hex)
+    seat = SeatSigner(seat_seed.hex)
+    _LOGGER.info("step seat: %s key %s in %s", "new" if created else "this PC's",
+                 seat.fingerprint, config.seat_key_path)
     agent = AgentClient(config.agent_url, TokenSigner(seed.hex), source_ip=config.source_ip,
-                        cert_sha256=config.agent_cert_sha256)
-    who = _whoami(agent, config)
+                        seat=seat, cert_sha256=config.agent_cert_sha256)
+    who = _whoami_enrolled(agent, config, seat)
     version = _node_version(config, who)
     relay = is_relay_version(version) if version else True
     _LOGGER.info("step node: version %s (%s)", version or "unknown, assuming >= 0.4.1.7",
@@ -66,9 +78,27 @@ def run_agent(config: HookConfig, remember_secret: Remember) -> Outcome:
     confirmation = _publish(agent, config, who.node_id, code, device_id)
     LastCodeStore(config.state_file).remember(code)
     _LOGGER.info("step confirm: agent confirmed device %s at %s",
-                 mask_device_id(confirmation.device_id), confirmation.rotated_at)
+                 mask_device_id(device_id), confirmation.rotated_at)
     elapsed = time.monotonic() - started
-    return Outcome("agent", who.node_id, version, confirmation.device_id, elapsed)
+    return Outcome("agent", who.node_id, version, device_id, elapsed)
+
+
+def _whoami_enrolled(agent: AgentClient, config: HookConfig, seat: SeatSigner) -> WhoAmI:
+    """Ask whoami with the seat key; enroll it first if the agent does not know it."""
+    try:
+        return _whoami(agent, config)
+    except SeatNotEnrolled:
+        _LOGGER.info("step seat: the agent does not know key %s; enrolling it",
+                     seat.fingerprint)
+    deadline = Deadline(config.deadlines.node_s)
+    state = retry_until(deadline, lambda: agent.enroll(deadline.cap(config.deadlines.call_s)),
+                        _RETRYABLE, on_retry=_log_retry)
+    if state != "approved":
+        raise AwaitingApproval(
+            f"this PC waits for staff approval in the dashboard: seat key {seat.fingerprint}"
+            " is enrolled and pending (Seats page, or `bm-agent seats approve <server>`);"
+            " the next run publishes once it is approved")
+    return _whoami(agent, config)
 
 
 def _whoami(agent: AgentClient, config: HookConfig) -> WhoAmI:

@@ -5,12 +5,15 @@ Keys (docs/hook.md has the annotated example)::
     [node]      url                      bare-metal node HTTP, e.g. http://192.168.1.159:5002
     [server]    node_id, key_file        this PC's server identity (direct mode)
     [deeplink]  sdk, channel_id, code_length
-    [agent]     url, token_key_file, source_ip, cert_sha256 (pin; required for https://)
+    [agent]     url, token_key_file, seat_key_file, source_ip, cert_sha256 (pin; required
+                for https://)
     [deadlines] node_s, deeplink_s, confirm_s, call_s
     [state]     file                     where the last code's salted hash is kept
 
 Mode: ``agent`` when ``[agent] url`` is set, else ``direct``. Nothing here reads a secret;
-key files are read by :mod:`boot_hooks.keys`.
+key files are read by :mod:`boot_hooks.keys`. ``[agent] seat_key_file`` (this PC's own
+key, made on first boot) defaults to ``seat.key`` next to ``[state] file``: both belong on
+the storage a diskless system keeps per machine.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class HookConfig:
     code_length: int = 12
     agent_url: str = ""
     token_key_file: str = ""
+    seat_key_file: str = ""
     source_ip: str = ""
     agent_cert_sha256: str = ""
     state_file: str = field(default_factory=default_state_file)
@@ -81,6 +85,11 @@ class HookConfig:
     def mode(self) -> str:
         """Return ``"agent"`` when an agent URL is configured, else ``"direct"``."""
         return "agent" if self.agent_url else "direct"
+
+    @property
+    def seat_key_path(self) -> str:
+        """Return where this PC's seat key lives (``seat.key`` beside the state file)."""
+        return self.seat_key_file or str(Path(self.state_file).parent / "seat.key")
 
     @property
     def sdk_kind(self) -> str:
@@ -104,6 +113,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("deeplink", "code_length"): "code_length",
     ("agent", "url"): "agent_url",
     ("agent", "token_key_file"): "token_key_file",
+    ("agent", "seat_key_file"): "seat_key_file",
     ("agent", "source_ip"): "source_ip",
     ("agent", "cert_sha256"): "agent_cert_sha256",
     ("state", "file"): "state_file",

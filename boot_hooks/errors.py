@@ -8,7 +8,9 @@ The tree::
     ├── DeepLinkDown              DeepLink's SDK or its LAN session is not there      (4)
     ├── AuthRefused               a signature, key, token or source IP was refused    (5)
     ├── NotConfirmed              the new code was sent but never read back           (6)
-    └── PinMismatch               the agent's TLS certificate is not the pinned one   (7)
+    ├── AwaitingApproval          staff must approve this PC (its seat key, or a new  (7)
+    │                             DeepLink device code) in the dashboard first
+    └── PinMismatch               the agent's TLS certificate is not the pinned one   (8)
 
 Messages never carry secrets: they are built from step names, endpoints, error codes
 and the peers' own (already masked) texts.
@@ -20,6 +22,7 @@ import enum
 
 __all__ = [
     "AuthRefused",
+    "AwaitingApproval",
     "ConfigError",
     "DeepLinkDown",
     "ExitCode",
@@ -40,7 +43,8 @@ class ExitCode(enum.IntEnum):
     DEEPLINK_UNREACHABLE = 4
     AUTH_REFUSED = 5
     NOT_CONFIRMED = 6
-    TLS_PIN_MISMATCH = 7
+    AWAITING_APPROVAL = 7
+    TLS_PIN_MISMATCH = 8
 
 
 class HookError(Exception):
@@ -77,6 +81,12 @@ class NotConfirmed(HookError):
     """The new verification code was sent but the node never reported it back."""
 
     exit_code = ExitCode.NOT_CONFIRMED
+
+
+class AwaitingApproval(HookError):
+    """The agent waits for staff to approve this PC's seat key or DeepLink device code."""
+
+    exit_code = ExitCode.AWAITING_APPROVAL
 
 
 class PinMismatch(HookError):

@@ -1,7 +1,9 @@
 r"""Agent mode: ask bm-agent to sign and publish for us (contract: tests/contract/hook_relay.json).
 
-Every request carries three headers signed with the café-wide hook token (ed25519,
-PyNaCl ``SigningKey`` from ``[agent] token_key_file``)::
+Every request carries three headers signed with an ed25519 key (PyNaCl ``SigningKey``):
+``enroll`` with the café-wide hook token (``[agent] token_key_file``), whoami and deeplink
+with this PC's own seat key (``[agent] seat_key_file``), named in a fourth header
+``X-BM-Seat-Key`` (its public key, 64 hex)::
 
     X-BM-Timestamp  unix seconds, decimal
     X-BM-Nonce      16 random bytes as 32 lowercase hex characters
@@ -12,10 +14,13 @@ PyNaCl ``SigningKey`` from ``[agent] token_key_file``)::
 TARGET is the request target exactly as sent (path, plus ``?query`` if any). The agent
 also checks that the request comes from the server's registered IP.
 
+- ``POST /api/v1/hook/enroll`` ``{"seat_key"}`` -> 202 ``{"status": "pending"}`` (staff must
+  approve it) or 200 ``{"status": "approved"}``;
 - ``GET /api/v1/hook/whoami?ip=..&mac=..`` -> ``{"node_id": ..., "node_version"?: ...}``
 - ``POST /api/v1/hook/deeplink`` ``{"node_id", "device_password", "device_id"?}`` ->
-  ``{"status": "confirmed", "device_id", "rotated_at"}``; errors are
-  ``{"error": {"code", "message"}}`` with 400/401/403/409/502/503/504.
+  ``{"status": "confirmed", "rotated_at"}``; errors are ``{"error": {"code", "message"}}``
+  with 400/401/403/409/502/503/504 (403 ``seat_not_enrolled``: enroll; ``seat_pending``
+  and 409 ``device_id_changed``: staff must approve, exit 7).
 """
 
 from __future__ import annotations
@@ -35,12 +40,21 @@ from urllib.parse import urlencode, urlsplit
 import nacl.exceptions
 import nacl.signing
 
-from boot_hooks.errors import AuthRefused, ConfigError, DeepLinkDown, NodeDown, NotConfirmed
+from boot_hooks.errors import (
+    AuthRefused,
+    AwaitingApproval,
+    ConfigError,
+    DeepLinkDown,
+    NodeDown,
+    NotConfirmed,
+)
 from boot_hooks.identity import LocalIdentity
 from boot_hooks.tls_pin import connection_factory
 
 __all__ = [
     "DEEPLINK_PATH",
+    "ENROLL_PATH",
+    "SEAT_KEY_HEADER",
     "WHOAMI_PATH",
     "AgentClient",
     "AgentNodeDown",
@@ -48,6 +62,8 @@ __all__ = [
     "AgentUnreachable",
     "Confirmation",
     "Replayed",
+    "SeatNotEnrolled",
+    "SeatSigner",
     "StaleTimestamp",
     "TokenSigner",
     "WhoAmI",
@@ -58,6 +74,8 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 WHOAMI_PATH = "/api/v1/hook/whoami"
 DEEPLINK_PATH = "/api/v1/hook/deeplink"
+ENROLL_PATH = "/api/v1/hook/enroll"
+SEAT_KEY_HEADER = "X-BM-Seat-Key"
 _MAX_ANSWER_BYTES = 64 * 1024
 
 
@@ -86,6 +104,10 @@ class Replayed(AuthRefused):
     """409 ``replayed``: the agent has seen this nonce; retried once with a fresh one."""
 
 
+class SeatNotEnrolled(AuthRefused):
+    """403 ``seat_not_enrolled``: the agent does not know our seat key; enroll it."""
+
+
 @dataclass(frozen=True)
 class WhoAmI:
     """The agent's answer to whoami."""
@@ -96,9 +118,8 @@ class WhoAmI:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """The agent confirmed the node reports our code."""
+    """The agent confirmed the node reports our code (it never echoes the device_id)."""
 
-    device_id: str
     rotated_at: str
 
 
@@ -139,6 +160,25 @@ class TokenSigner:
         return {"X-BM-Timestamp": str(timestamp), "X-BM-Nonce": nonce, "X-BM-Signature": signature}
 
 
+class SeatSigner(TokenSigner):
+    """Signs with this PC's own seat key and names it in ``X-BM-Seat-Key``."""
+
+    def __repr__(self) -> str:
+        """Show only the public half."""
+        return f"SeatSigner(public={self.public_key_hex})"
+
+    @property
+    def fingerprint(self) -> str:
+        """Short SHA-256 of the public key, as the dashboard shows it."""
+        return hashlib.sha256(bytes.fromhex(self.public_key_hex)).hexdigest()[:16]
+
+    def headers(self, method: str, target: str, body: bytes, timestamp: int, nonce: str) -> dict:
+        """Return the X-BM-* headers, the seat key's public half included."""
+        signed = super().headers(method, target, body, timestamp, nonce)
+        signed[SEAT_KEY_HEADER] = self.public_key_hex
+        return signed
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
@@ -155,10 +195,13 @@ class AgentClient:
         signer: TokenSigner,
         source_ip: str = "",
         clock: Callable[[], float] = time.time,
+        seat: SeatSigner | None = None,
         cert_sha256: str = "",
     ) -> None:
         """Talk to ``base_url``; bind to ``source_ip`` when set (multi-homed PCs, tests).
 
+        ``signer`` (the café token) signs ``enroll``; ``seat`` signs whoami and deeplink
+        (without one they go out signed by the café token, which the agent refuses).
         ``https://`` needs ``cert_sha256``, the agent certificate's pinned SHA-256.
         """
         parts = urlsplit(base_url)
@@ -168,6 +211,7 @@ class AgentClient:
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
         self._signer = signer
+        self._seat = seat
         self._source_ip = source_ip
         self._clock = clock
         self._clock_offset = 0.0
@@ -185,7 +229,8 @@ class AgentClient:
     def whoami(self, me: LocalIdentity, timeout_s: float) -> WhoAmI:
         """Ask which server this PC is; the agent decides by our source IP."""
         query = urlencode({"ip": me.ip, "mac": ",".join(me.macs)})
-        answer = self._signed("GET", f"{self._prefix}{WHOAMI_PATH}?{query}", b"", timeout_s)
+        answer = self._signed("GET", f"{self._prefix}{WHOAMI_PATH}?{query}", b"", timeout_s,
+                              self._seat or self._signer)
         node_id = answer.body.get("node_id")
         if not isinstance(node_id, str) or not node_id:
             raise AgentUnreachable("agent whoami answered without a node_id")
@@ -198,20 +243,31 @@ class AgentClient:
         if device_id:
             payload["device_id"] = device_id
         body = encode_body(payload)
-        answer = self._signed("POST", f"{self._prefix}{DEEPLINK_PATH}", body, timeout_s)
+        answer = self._signed("POST", f"{self._prefix}{DEEPLINK_PATH}", body, timeout_s,
+                              self._seat or self._signer)
         if answer.body.get("status") != "confirmed":
             raise NotConfirmed("agent answered 200 without status confirmed")
-        return Confirmation(
-            device_id=str(answer.body.get("device_id", "")),
-            rotated_at=str(answer.body.get("rotated_at", "")),
-        )
+        return Confirmation(rotated_at=str(answer.body.get("rotated_at", "")))
 
-    def _signed(self, method: str, target: str, body: bytes, timeout_s: float) -> _Answer:
+    def enroll(self, timeout_s: float) -> str:
+        """Enroll our seat key (signed by the café token); return ``pending`` or ``approved``."""
+        if self._seat is None:
+            raise ConfigError("agent mode needs a seat key to enroll")
+        body = encode_body({"seat_key": self._seat.public_key_hex})
+        answer = self._signed("POST", f"{self._prefix}{ENROLL_PATH}", body, timeout_s,
+                              self._signer)
+        state = answer.body.get("status")
+        if state not in ("pending", "approved"):
+            raise AgentUnreachable(f"agent answered enroll with HTTP {answer.status} and no state")
+        return str(state)
+
+    def _signed(self, method: str, target: str, body: bytes, timeout_s: float,
+                signer: TokenSigner) -> _Answer:
         # A stale timestamp (PC clock wrong at boot) is retried once on the agent's
         # clock; a replay (should never happen: fresh nonce) once with a new nonce.
         for attempt in (1, 2):
             try:
-                return self._send_once(method, target, body, timeout_s)
+                return self._send_once(method, target, body, timeout_s, signer)
             except StaleTimestamp as exc:
                 if attempt == 2 or exc.agent_time is None:
                     raise
@@ -223,13 +279,14 @@ class AgentClient:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_once(self, method: str, target: str, body: bytes, timeout_s: float) -> _Answer:
+    def _send_once(self, method: str, target: str, body: bytes, timeout_s: float,
+                   signer: TokenSigner) -> _Answer:
         timestamp = int(self._clock() + self._clock_offset)
-        headers = self._signer.headers(method, target, body, timestamp, secrets.token_hex(16))
+        headers = signer.headers(method, target, body, timestamp, secrets.token_hex(16))
         if body:
             headers["Content-Type"] = "application/json"
         answer = self._exchange(method, target, body, headers, timeout_s)
-        if answer.status != 200:
+        if answer.status not in (200, 202):
             raise _error_for(answer)
         return answer
 
@@ -268,6 +325,15 @@ def _parse_date(value: str | None) -> float | None:
         return None
 
 
+_AWAITING = {
+    "seat_pending": "this PC waits for staff approval in the dashboard",
+    "device_id_changed": "DeepLink's device code on this PC changed; staff must approve the"
+                         " change in the dashboard",
+    "too_many_pending": "several seat keys already wait for approval for this PC; staff must"
+                        " approve (by fingerprint) or reject them in the dashboard",
+}
+
+
 def _error_for(answer: _Answer) -> Exception:
     error = answer.body.get("error")
     error = error if isinstance(error, dict) else {}
@@ -275,8 +341,12 @@ def _error_for(answer: _Answer) -> Exception:
     text = f"agent answered HTTP {answer.status} {code}: {str(error.get('message', ''))[:200]}"
     if answer.status == 401:
         return StaleTimestamp(text, answer.date)
+    if code in _AWAITING:
+        return AwaitingApproval(f"{_AWAITING[code]} ({text})")
     if answer.status == 409:
         return Replayed(text)
+    if code == "seat_not_enrolled":
+        return SeatNotEnrolled(text)
     if answer.status == 403:
         return AuthRefused(text)
     if answer.status == 400:

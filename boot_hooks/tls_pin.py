@@ -4,7 +4,7 @@ The agent's certificate is usually self-signed and for a LAN IP, so neither the 
 nor the host name is checked: the hook compares the SHA-256 of the certificate the peer
 presents (DER) with the pin printed by ``bm-agent init --tls`` / ``bm-agent tls
 fingerprint``, right after the TLS handshake and before a single HTTP byte is written.
-On a mismatch the connection is closed and ``PinMismatch`` (exit 7) ends the run; it is
+On a mismatch the connection is closed and ``PinMismatch`` (exit 8) ends the run; it is
 never retried. A plain ``http://`` agent URL still works, with a warning in the log.
 """
 

@@ -35,6 +35,7 @@ from agent.api import (
     routes_deeplink,
     routes_events,
     routes_hook,
+    routes_seats,
     routes_servers,
     routes_system,
     routes_users,
@@ -111,7 +112,7 @@ def _api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX, responses={
         status: {"model": ErrorOut} for status in (400, 401, 403, 404, 422, 503)})
     for module in (routes_auth, routes_users, routes_servers, routes_actions, routes_events,
-                   routes_deeplink, routes_hook):
+                   routes_deeplink, routes_hook, routes_seats):
         router.include_router(module.router)
     router.include_router(routes_system.api_router)
     return router

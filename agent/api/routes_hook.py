@@ -1,9 +1,11 @@
 """The boot-hook relay endpoints, exactly as tests/contract/hook_relay.json pins them.
 
-No staff login: requests carry the café hook token's ed25519 signature over the raw
-request (``X-BM-Timestamp``, ``X-BM-Nonce``, ``X-BM-Signature``) and must come from the
-server's registered IP (see ``agent.hook_relay``), directly or through a proxy listed in
-``[api] trusted_proxies`` (``agent.api.deps.client_ip``). Refusals answer the contract's status
+No staff login: requests carry an ed25519 signature over the raw request
+(``X-BM-Timestamp``, ``X-BM-Nonce``, ``X-BM-Signature``) and must come from the server's
+registered IP (see ``agent.hook_relay``), directly or through a proxy listed in ``[api]
+trusted_proxies`` (``agent.api.deps.client_ip``). ``enroll`` is signed by the café hook
+token; whoami and deeplink by the PC's approved seat key, named in ``X-BM-Seat-Key``
+(``agent.hook_seats``). Refusals answer the contract's status
 and code. 404 ``hook_relay_disabled`` when ``[hook] token_public_key`` is not configured.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from starlette.responses import JSONResponse
 
 from agent.api.deps import (
     AgentDep,
@@ -22,7 +25,7 @@ from agent.api.deps import (
 )
 from agent.api.schemas import ErrorOut
 from agent.hook_relay import HookRefusal, HookRelay, SignedRequest
-from agent.hookauth import HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from agent.hookauth import HEADER_NONCE, HEADER_SEAT_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 __all__ = ["router"]
 
@@ -35,6 +38,9 @@ _DEEPLINK_BODY = {"requestBody": {"required": True, "content": {"application/jso
         "node_id": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "device_password": {"type": "string", "pattern": "^[A-Za-z0-9]{6,16}$"},
         "device_id": {"type": "string"}}}}}}}
+_ENROLL_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "object", "required": ["seat_key"], "properties": {
+        "seat_key": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}}}}}
 
 
 def _relay(agent: AgentDep) -> HookRelay:
@@ -56,6 +62,7 @@ def _signed(request: Request, body: bytes) -> SignedRequest:
                          timestamp=headers.get(HEADER_TIMESTAMP),
                          nonce=headers.get(HEADER_NONCE),
                          signature=headers.get(HEADER_SIGNATURE),
+                         seat_key=headers.get(HEADER_SEAT_KEY),
                          source_ip="" if proxied else client_ip(request))
 
 
@@ -73,3 +80,10 @@ def whoami(request: Request, body: RawBody, agent: AgentDep,
 def deeplink(request: Request, body: RawBody, agent: AgentDep) -> dict[str, Any]:
     """Publish the PC's new DeepLink code with the server key we hold; confirm it."""
     return _relay(agent).publish(_signed(request, body))
+
+
+@router.post("/enroll", openapi_extra=_ENROLL_BODY, status_code=202)
+def enroll(request: Request, body: RawBody, agent: AgentDep) -> JSONResponse:
+    """Enroll the PC's seat key (café token): pending until staff approve it."""
+    status, answer = _relay(agent).enroll(_signed(request, body))
+    return JSONResponse(answer, status_code=status)

@@ -20,6 +20,8 @@ Repositories (keyword-only arguments, typed results from ``agent.models``):
 - ``store.users`` / ``store.tokens`` / ``store.sessions``: accounts storage for agent.auth
 - ``store.nonces``   NonceRepo: remember, prune, count
 - ``store.deeplink`` DeepLinkRepo: record, note_boot, get, all, duplicate_device_ids
+- ``store.seats``    SeatRepo: get_by_key, approved, find, enroll, decide (seat keys)
+- ``store.pins``     DeepLinkPinRepo: get, all, pin_first, propose, approve (device_ids)
 
 Store-wide: ``transaction()`` (group calls atomically; nested calls become savepoints),
 ``integrity_check()``, ``backup_to(path)``, ``schema_version()``, ``journal_mode()``,
@@ -56,6 +58,7 @@ from agent.store.checks import CheckRepo
 from agent.store.events import EventRepo
 from agent.store.hooks import DeepLinkRepo, NonceRepo
 from agent.store.outbox import OutboxRepo, backoff_delay
+from agent.store.seats import DeepLinkPinRepo, SeatRepo
 from agent.store.servers import IntentRepo, ServerRepo
 from agent.store.status import StatusRepo
 
@@ -82,6 +85,8 @@ class Store:
         self.sessions = SessionRepo(db, clock)
         self.nonces = NonceRepo(db, clock)
         self.deeplink = DeepLinkRepo(db, clock)
+        self.seats = SeatRepo(db, clock)
+        self.pins = DeepLinkPinRepo(db, clock)
 
     @classmethod
     def open(cls, path: str | Path, *, sealer: Sealer | None = None,

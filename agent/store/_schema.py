@@ -152,7 +152,33 @@ _V1 = (
     "CREATE INDEX deeplink_device ON deeplink_status(device_id) WHERE device_id IS NOT NULL",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Seat keys: each GPU PC's own ed25519 key, enrolled with the café hook token and approved
+# by staff (agent.seats); at most one approved key per server (a few pending ones: competing
+# enrollments stay visible). The pinned DeepLink device_id per server, and a change waiting
+# for staff approval.
+_V2 = (
+    """CREATE TABLE seat_keys (
+        id INTEGER PRIMARY KEY,
+        server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,
+        public_key TEXT NOT NULL UNIQUE CHECK (length(public_key) = 64),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),
+        created_ip TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        decided_by TEXT,
+        decided_at REAL)""",
+    "CREATE INDEX seat_keys_server ON seat_keys(server_id, state)",
+    "CREATE UNIQUE INDEX seat_keys_one_approved ON seat_keys(server_id)"
+    " WHERE state = 'approved'",
+    """CREATE TABLE deeplink_pins (
+        server_id INTEGER PRIMARY KEY REFERENCES servers(id) ON DELETE CASCADE,
+        device_id TEXT NOT NULL,
+        pinned_at REAL NOT NULL,
+        pinned_by TEXT NOT NULL,
+        pending_device_id TEXT,
+        pending_at REAL)""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,7 +10,7 @@ from agent.web.access import can_act, can_import
 from agent.web.pages import Page
 from agent.web.templating import Markup, Templates, element
 
-__all__ = ["audit_page", "detail_page", "grid_page", "import_page"]
+__all__ = ["audit_page", "detail_page", "grid_page", "import_page", "seats_page"]
 
 _TEMPLATES = Templates()
 
@@ -79,3 +79,18 @@ def import_page(principal: Principal, lang: str) -> Page:
         disabled=Markup("") if allowed else Markup("disabled"),
         viewer_note=_viewer_note(principal, lang, allowed), report=t("ui.import_report"))
     return Page("import", "ui.import", Markup(body), ("import.js",))
+
+
+def seats_page(principal: Principal, lang: str) -> Page:
+    """Return the seat-key approvals page (operators approve or reject; viewers look)."""
+    def t(key: str) -> str:
+        return translate(key, lang)
+    allowed = can_act(principal)
+    body = _TEMPLATES.render(
+        "seats.html", heading=t("ui.seats_heading"), help=t("ui.seats_help"),
+        approve_selected=t("ui.approve_selected"), reject_selected=t("ui.reject_selected"),
+        approve_by_label=t("ui.approve_by_label"), label_placeholder=t("ui.label_placeholder"),
+        disabled=Markup("") if allowed else Markup("disabled"),
+        viewer_note=_viewer_note(principal, lang, allowed),
+        device_heading=t("ui.device_id_changes"))
+    return Page("seats", "ui.seats", Markup(body), ("seats.js",))

@@ -28,11 +28,15 @@ ENDPOINTS = {
     "power": "/api/v1/actions/power",
     "bootdev": "/api/v1/actions/bootdev",
     "import": "/api/v1/servers/import",
+    "seats": "/api/v1/seats",
+    "seats_approve": "/api/v1/seats/approve",
+    "seats_reject": "/api/v1/seats/reject",
+    "device_approve": "/api/v1/seats/device-id/approve",
 }
 _TEMPLATES = Templates()
 _SHARED_CLI_KEYS = frozenset({"cli.import_summary", "cli.no_servers"})
 _NAV = (("grid", "/ui/", "ui.dashboard"), ("audit", "/ui/audit", "ui.audit"),
-        ("import", "/ui/import", "ui.import"))
+        ("import", "/ui/import", "ui.import"), ("seats", "/ui/seats", "ui.seats"))
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """The staff dashboard: ``build_web_router(agent)`` returns the routes under ``/ui`` (and ``/``).
 
 Pages (HTML shells; the scripts fill them from JSON with ``textContent``): ``/ui/login``,
-``/ui/`` (grid), ``/ui/servers/{uuid}``, ``/ui/audit``, ``/ui/import``; ``POST /ui/login``
-and ``POST /ui/logout`` are forms protected by CSRF tokens (a double-submit cookie before
-login, the session's token after). Assets at ``/ui/static/<version>/<name>``; the dashboard's
-read endpoints at ``/ui/api/*`` (see ``agent.web.ui_api``). Actions and imports go to the
-JSON API under ``/api/v1``, which enforces roles and CSRF itself.
+``/ui/`` (grid), ``/ui/servers/{uuid}``, ``/ui/audit``, ``/ui/import``, ``/ui/seats``;
+``POST /ui/login`` and ``POST /ui/logout`` are forms protected by CSRF tokens (a
+double-submit cookie before login, the session's token after). Assets at
+``/ui/static/<version>/<name>``; the dashboard's read endpoints at ``/ui/api/*`` (see
+``agent.web.ui_api``). Actions, imports and seat approvals go to the JSON API under
+``/api/v1``, which enforces roles and CSRF itself.
 
 Sessions use the API's ``bm_session`` cookie (HttpOnly, SameSite=Strict, Secure over HTTPS or
 when ``[api] secure_cookies`` or TLS is on).
@@ -210,6 +211,13 @@ def _add_pages(router: APIRouter, web: _Web) -> None:
         if principal is None:
             return _login_redirect(request)
         return web.page(request, principal, bodies.audit_page(web.lang(request)))
+
+    @router.get("/ui/seats", response_class=HTMLResponse)
+    def seats(request: Request) -> Response:
+        principal = web.signed_in(request)
+        if principal is None:
+            return _login_redirect(request)
+        return web.page(request, principal, bodies.seats_page(principal, web.lang(request)))
 
     @router.get("/ui/import", response_class=HTMLResponse)
     def import_(request: Request) -> Response:

@@ -8,8 +8,10 @@
     bm-hook-task.xml (at startup, as SYSTEM, restart on failure). See docs/hook.md.
 
     Two modes:
-      Agent  (-AgentUrl + -TokenKeyFile): bm-agent signs for the PC; the only secret on
-             the PC is the cafe-wide hook token. The ONLY mode for a shared diskless image.
+      Agent  (-AgentUrl + -TokenKeyFile): bm-agent signs for the PC; the image holds the
+             cafe-wide hook token, and each PC makes its own seat key on first boot
+             (-SeatKeyFile: on the disk the diskless system keeps per machine), which
+             staff approve in the dashboard. The ONLY mode for a shared diskless image.
       Direct (-ServerKeyFile): the PC's own node_private_key signs; one PC with its own
              disk only. Refused together with -ForImage.
 
@@ -17,7 +19,8 @@
     # Sealing a diskless image (super-tube mode), agent mode:
     .\install.ps1 -Exe .\bm-hook.exe -AgentUrl https://192.168.1.159:8700 `
         -AgentCertSha256 bc60c7c34b2dc66661e511f470dbf6dc6eb99ff48bb4b2d838847047754b5feb `
-        -TokenKeyFile .\hook-token.key -NodeUrl http://192.168.1.159:5002 -ForImage
+        -TokenKeyFile .\hook-token.key -NodeUrl http://192.168.1.159:5002 -ForImage `
+        -SeatKeyFile 'E:\bm-hook\seat.key'
 
 .EXAMPLE
     # A PC with its own disk, direct mode, then one run to check:
@@ -41,6 +44,7 @@ param(
     [Parameter(ParameterSetName = 'Agent', Mandatory = $true)] [string] $TokenKeyFile,
     # SHA-256 of the agent's certificate (bm-agent tls fingerprint); needed for https://.
     [Parameter(ParameterSetName = 'Agent')] [string] $AgentCertSha256 = '',
+    [Parameter(ParameterSetName = 'Agent')] [string] $SeatKeyFile = '',
 
     [Parameter(ParameterSetName = 'Direct', Mandatory = $true)] [string] $ServerKeyFile,
     [Parameter(ParameterSetName = 'Direct')] [string] $NodeId = '',
@@ -79,7 +83,8 @@ $ExitMeaning = @{
     4 = 'DeepLink unreachable or not connected to the node'
     5 = 'auth refused (key, hook token or source IP)'
     6 = 'not confirmed: the node never reported the new code'
-    7 = 'TLS pin mismatch: the agent certificate is not AgentCertSha256 (nothing sent)'
+    7 = 'awaiting approval: approve this PC (seat key or device code) in the dashboard'
+    8 = 'TLS pin mismatch: the agent certificate is not AgentCertSha256 (nothing sent)'
 }
 
 function Assert-Administrator {
@@ -127,6 +132,7 @@ function New-HookConfig {
         if ($AgentCertSha256) {
             $lines += ('cert_sha256 = ' + (Format-TomlLiteral $AgentCertSha256))
         }
+        if ($SeatKeyFile) { $lines += ('seat_key_file = ' + (Format-TomlLiteral $SeatKeyFile)) }
     } else {
         $key = Copy-Key $ServerKeyFile 'server.key'
         $lines += '[server]', ('key_file = ' + (Format-TomlLiteral $key))
@@ -159,7 +165,8 @@ function Invoke-HookOnce {
 
 function Clear-MachineState {
     # Nothing of this PC's own run may be sealed into a shared image.
-    foreach ($name in 'last-code', 'last-boot.log', 'server.key') {
+    # seat.key above all: sealed into the image, every PC would share one seat key.
+    foreach ($name in 'last-code', 'last-boot.log', 'server.key', 'seat.key') {
         Remove-Item -LiteralPath (Join-Path $ConfigDir $name) -Force -ErrorAction SilentlyContinue
     }
 }

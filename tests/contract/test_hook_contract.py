@@ -15,7 +15,10 @@ import pytest
 from boot_hooks.errors import ExitCode
 from boot_hooks.relay import (
     DEEPLINK_PATH,
+    ENROLL_PATH,
+    SEAT_KEY_HEADER,
     WHOAMI_PATH,
+    SeatSigner,
     TokenSigner,
     _Answer,
     _error_for,
@@ -25,6 +28,7 @@ from boot_hooks.relay import (
 
 CONTRACT = json.loads((Path(__file__).parent / "hook_relay.json").read_text())
 TOKEN = CONTRACT["example_token"]
+SEAT = CONTRACT["example_seat_key"]
 ENDPOINTS = CONTRACT["endpoints"]
 
 
@@ -33,13 +37,37 @@ def test_example_token_pair():
     assert signer.public_key_hex == TOKEN["public_key_hex"]
 
 
+def signer_for(request):
+    """enroll: the café token; whoami and deeplink: the PC's seat key (named in a header)."""
+    if SEAT_KEY_HEADER in request["headers"]:
+        return SeatSigner(SEAT["seed_hex"]), SEAT["public_key_hex"]
+    return TokenSigner(TOKEN["seed_hex"]), TOKEN["public_key_hex"]
+
+
+def test_example_seat_key_pair_and_fingerprint():
+    signer = SeatSigner(SEAT["seed_hex"])
+    assert signer.public_key_hex == SEAT["public_key_hex"]
+    assert signer.fingerprint == SEAT["fingerprint"]
+
+
+def test_enroll_is_signed_by_the_token_and_the_rest_by_the_seat_key():
+    assert CONTRACT["signing"]["headers"]["seat_key"] == SEAT_KEY_HEADER
+    assert SEAT_KEY_HEADER not in ENDPOINTS["enroll"]["request"]["headers"]
+    for name in ("whoami", "deeplink"):
+        assert ENDPOINTS[name]["request"]["headers"][SEAT_KEY_HEADER] == SEAT["public_key_hex"]
+    assert json.loads(ENDPOINTS["enroll"]["request"]["body"]) == {
+        "seat_key": SEAT["public_key_hex"]}
+
+
 def test_paths():
+    assert ENDPOINTS["enroll"]["request"]["target"] == ENROLL_PATH
     assert ENDPOINTS["deeplink"]["request"]["target"] == DEEPLINK_PATH
     assert ENDPOINTS["whoami"]["request"]["target"].split("?")[0] == WHOAMI_PATH
 
 
-def test_hook_encodes_the_deeplink_body_byte_for_byte():
-    body = ENDPOINTS["deeplink"]["request"]["body"]
+@pytest.mark.parametrize("name", ["deeplink", "enroll"])
+def test_hook_encodes_the_deeplink_body_byte_for_byte(name):
+    body = ENDPOINTS[name]["request"]["body"]
     assert encode_body(json.loads(body)) == body.encode("utf-8")
 
 
@@ -47,7 +75,7 @@ def test_empty_body_digest():
     assert hashlib.sha256(b"").hexdigest() == CONTRACT["signing"]["empty_body_sha256"]
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
 def test_hook_builds_the_canonical_string_and_signature(name):
     request = ENDPOINTS[name]["request"]
     headers = request["headers"]
@@ -55,7 +83,7 @@ def test_hook_builds_the_canonical_string_and_signature(name):
     text = canonical_string(request["method"], request["target"], headers["X-BM-Timestamp"],
                             headers["X-BM-Nonce"], body)
     assert text == request["canonical_string"]
-    signed = TokenSigner(TOKEN["seed_hex"]).headers(
+    signed = signer_for(request)[0].headers(
         request["method"], request["target"], body, int(headers["X-BM-Timestamp"]),
         headers["X-BM-Nonce"],
     )
@@ -63,12 +91,13 @@ def test_hook_builds_the_canonical_string_and_signature(name):
     assert signed["X-BM-Signature"] == headers["X-BM-Signature"]
     assert signed["X-BM-Timestamp"] == headers["X-BM-Timestamp"]
     assert signed["X-BM-Nonce"] == headers["X-BM-Nonce"]
+    assert signed.get(SEAT_KEY_HEADER) == headers.get(SEAT_KEY_HEADER)
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
 def test_example_signature_verifies_as_the_agent_would(name):
     request = ENDPOINTS[name]["request"]
-    key = nacl.signing.VerifyKey(bytes.fromhex(TOKEN["public_key_hex"]))
+    key = nacl.signing.VerifyKey(bytes.fromhex(signer_for(request)[1]))
     key.verify(request["canonical_string"].encode("utf-8"),
                bytes.fromhex(request["headers"]["X-BM-Signature"]))
 
@@ -86,8 +115,9 @@ def test_header_formats():
     assert len(headers["X-BM-Signature"]) == 128
 
 
-@pytest.mark.parametrize("example", [r for r in ENDPOINTS["deeplink"]["responses"]
-                                     if r["status"] != 200])
+@pytest.mark.parametrize("example", [r for name in ("deeplink", "enroll")
+                                     for r in ENDPOINTS[name]["responses"]
+                                     if r["status"] >= 400])
 def test_each_error_answer_gives_the_documented_exit_code(example):
     exc = _error_for(_Answer(example["status"], example["body"], None))
     assert exc.exit_code == ExitCode(example["exit_code"])
@@ -103,11 +133,26 @@ def test_error_codes_are_distinct_per_meaning():
 def test_confirmed_answer_shape():
     ok = ENDPOINTS["deeplink"]["responses"][0]
     assert ok["status"] == 200
-    assert set(ok["body"]) == {"status", "device_id", "rotated_at"}
+    # Version 2: the relay never returns DeepLink's device_id (issue 10, finding 2).
+    assert set(ok["body"]) == {"status", "rotated_at"}
     assert ok["body"]["status"] == "confirmed"
+
+
+def test_enroll_answers_pending_then_approved():
+    answers = {r["status"]: r for r in ENDPOINTS["enroll"]["responses"] if r["status"] < 300}
+    assert answers[202]["body"] == {"status": "pending"}
+    assert answers[202]["exit_code"] == ExitCode.AWAITING_APPROVAL
+    assert answers[200]["body"] == {"status": "approved"}
+
+
+def test_no_answer_carries_a_device_id():
+    for endpoint in ENDPOINTS.values():
+        for answer in endpoint["responses"]:
+            assert "device_id" not in answer["body"]
 
 
 def test_no_real_secret_in_the_contract_file():
     # The example seed is derived from a public phrase, never a café's token.
     phrase = hashlib.sha256(b"bm-hook contract example token").hexdigest()
     assert TOKEN["seed_hex"] == phrase
+    assert SEAT["seed_hex"] == hashlib.sha256(b"bm-hook contract example seat key").hexdigest()

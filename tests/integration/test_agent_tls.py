@@ -123,7 +123,7 @@ def test_hook_with_a_wrong_pin_is_refused_and_sends_nothing(cafe, spawn, tmp_pat
     agent, dl = cafe["agent"], cafe["dl"]
     before, seen = dl.password, hook_requests_seen(agent)
     run = run_hook(spawn, hook_config(tmp_path, agent, pin=WRONG_PIN))
-    assert run.returncode == ExitCode.TLS_PIN_MISMATCH == 7, run.log
+    assert run.returncode == ExitCode.TLS_PIN_MISMATCH == 8, run.log
     assert "nothing was sent" in run.log and agent.cert_sha256 in run.log
     assert "TLS_PIN_MISMATCH" in run.log
     assert run.log.count("presented a certificate") == 1  # not retried

@@ -16,15 +16,17 @@ import requests
 
 from baremetal.client import Client, NodeKeyAuth
 from baremetal.emulator.deeplink_client import SimulatedDeepLink
-from boot_hooks.relay import DEEPLINK_PATH, TokenSigner, encode_body
+from boot_hooks.relay import DEEPLINK_PATH, SeatSigner, encode_body
 from tests.support.agentproc import USERS, SourceAddressAdapter
 from tests.support.bmc import start_fake_bmc
 from tests.support.emulator import start_emulator
 from tests.support.ports import free_port
+from tests.support.seats import new_seat_seed, provision_seat
 
 PASSWORDS = {"pc-s1": "Sk3yOne9x", "pc-s2": "Sk3yTwo7q", "pc-s3": "Sk3yThree5"}
 NEW_PASSWORD = "Sk3yNew4z"
 CODES = ("Dl0codeAa11", "Dl0codeBb22")
+SEAT_SEED = new_seat_seed("pc-s1")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,8 @@ def _rotate(agent, emu):
     link.start()
     assert link.wait_until(lambda d: d.connected, 5)
     node_id = agent.server("pc-s1")["node_id"]
-    signer = TokenSigner(agent.hook_seed)
+    # Since the seat-key fix the PC publishes with its own approved seat key (set-up).
+    signer = SeatSigner(provision_seat(agent, "pc-s1", "127.0.0.81", SEAT_SEED))
     with requests.Session() as sess:
         sess.trust_env = False
         sess.mount("http://", SourceAddressAdapter("127.0.0.81"))
@@ -106,6 +109,7 @@ def _secrets(agent, emu):
         "new user's password": "Extra-pass-93",
         "wrong login password": "Wrong-pass-11",
         "hook token": agent.hook_seed,
+        "seat key": SEAT_SEED,
         **{f"deeplink code {i}": c for i, c in enumerate(CODES)},
     }
 

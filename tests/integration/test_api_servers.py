@@ -315,5 +315,6 @@ def test_openapi_and_docs(cafe):
     for path in ("/api/v1/servers", "/api/v1/servers/{uuid}", "/api/v1/servers/import",
                  "/api/v1/actions/power", "/api/v1/events", "/api/v1/audit",
                  "/api/v1/deeplink", "/api/v1/auth/login", "/api/v1/hook/deeplink",
-                 "/api/v1/hook/whoami", "/healthz", "/metrics"):
+                 "/api/v1/hook/whoami", "/api/v1/hook/enroll", "/api/v1/seats", "/healthz",
+                 "/metrics"):
         assert path in spec["paths"], path

@@ -26,6 +26,9 @@ from tests.support.ports import free_port
 
 TOKEN_SEED = hashlib.sha256(b"test cafe hook token").hexdigest()
 TOKEN_PUBLIC = bytes(nacl.signing.SigningKey(bytes.fromhex(TOKEN_SEED)).verify_key).hex()
+# This PC's seat key, enrolled and approved before the run (set-up; see the stand-in).
+SEAT_SEED = hashlib.sha256(b"test seat key of pc 23").hexdigest()
+SEAT_PUBLIC = bytes(nacl.signing.SigningKey(bytes.fromhex(SEAT_SEED)).verify_key).hex()
 NODE_ID = "ab" * 32
 PC_IP = "127.0.0.23"
 CODE = re.compile(r"[A-Za-z0-9]{6,16}")
@@ -50,6 +53,7 @@ def standin():
     started = []
 
     def _start(publish, **kwargs):
+        kwargs.setdefault("seats", {SEAT_PUBLIC: "approved"})
         agent = AgentStandin(TOKEN_PUBLIC, [RegisteredServer(NODE_ID, PC_IP)], publish, **kwargs)
         agent.start(free_port())
         started.append(agent)
@@ -64,6 +68,7 @@ def config(tmp_path, agent_url, *, source_ip=PC_IP, token=TOKEN_SEED, deadlines=
            extra=None):
     sections = {
         "agent": {"url": agent_url, "token_key_file": write_key(tmp_path / "token", token),
+                  "seat_key_file": write_key(tmp_path / "seat.key", SEAT_SEED),
                   "source_ip": source_ip},
         "deadlines": {"node_s": 3, "deeplink_s": 3, "confirm_s": 3, "call_s": 1,
                       **(deadlines or {})},
@@ -106,7 +111,8 @@ def test_wrong_source_ip_for_the_node_id_is_refused(spawn, tmp_path, standin):
 
 
 def test_bad_token_signature_is_refused(spawn, tmp_path, standin):
-    agent = standin(Publisher())
+    # A PC whose seat key is not enrolled yet: the café token signs its enrollment.
+    agent = standin(Publisher(), seats={})
     run = run_hook(spawn, config(tmp_path, agent.url, token="22" * 32))
     assert run.returncode == ExitCode.AUTH_REFUSED, run.log
     assert "bad_signature" in run.log

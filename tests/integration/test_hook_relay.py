@@ -3,7 +3,8 @@ the real ``bm-agent serve`` + the emulator (bare-metal node + DeepLink LAN servi
 simulated DeepLink connected from the same 127.0.0.N.
 
 The agent holds the server key (registered through its own registry and outbox), the hook
-holds only the café token. Refusals follow tests/contract/hook_relay.json: wrong source IP
+holds the café token and its PC's seat key (enrolled and approved in the set-up: whoami and
+deeplink must be signed by it since the seat-key fix). Refusals follow tests/contract/hook_relay.json: wrong source IP
 (403 forbidden_source), bad token signature (403 bad_signature), a replayed request (409
 replayed), a stale timestamp (401 stale_timestamp, with a Date header).
 """
@@ -20,11 +21,12 @@ import requests
 
 from baremetal.emulator.deeplink_client import SimulatedDeepLink
 from boot_hooks.errors import ExitCode
-from boot_hooks.relay import DEEPLINK_PATH, WHOAMI_PATH, TokenSigner, encode_body
+from boot_hooks.relay import DEEPLINK_PATH, WHOAMI_PATH, SeatSigner, TokenSigner, encode_body
 from tests.support.agentproc import SourceAddressAdapter
 from tests.support.emulator import start_emulator
 from tests.support.hook_run import run_hook, write_hook_config, write_key
 from tests.support.ports import free_port
+from tests.support.seats import provision_seat
 
 CONTRACT = json.loads((Path(__file__).parents[1] / "contract" / "hook_relay.json").read_text())
 CODE = re.compile(r"[A-Za-z0-9]{6,16}")
@@ -33,6 +35,7 @@ FIRST_CODE = "FirstBoot01"
 PC_IP = "127.0.0.31"
 UUID = "pc-31"
 IPMI_PASSWORD = "relaypw31"
+SEAT = {}  # the registered PC's approved seat key seed, set by the ``cafe`` fixture
 
 
 def csv_for(*pcs):
@@ -62,6 +65,8 @@ def cafe(module_agent_proc, module_spawn, tmp_path_factory):
     emu = start_emulator(module_spawn, tmp)
     agent = module_agent_proc(emulator=emu)
     node_ids = register(agent, (UUID, PC_IP))
+    seat = provision_seat(agent, UUID, PC_IP)
+    SEAT["seed"] = seat
     links = []
 
     def deeplink(source_ip, device_id=DEVICE_ID):
@@ -74,16 +79,21 @@ def cafe(module_agent_proc, module_spawn, tmp_path_factory):
 
     dl = deeplink(PC_IP)
     yield {"emu": emu, "agent": agent, "node_id": node_ids[UUID], "dl": dl, "tmp": tmp,
-           "deeplink": deeplink}
+           "deeplink": deeplink, "seat": seat}
     for link in links:
         link.stop()
 
 
-def hook_config(tmp_path, agent, *, source_ip=PC_IP, seed=None, name="hook"):
+def hook_config(tmp_path, agent, *, source_ip=PC_IP, seed=None, name="hook", seat=None):
+    """``seat``: the PC's seat key seed (None: none yet, the hook makes and enrolls one)."""
+    agent_section = {"url": agent.url,
+                     "token_key_file": write_key(tmp_path / f"{name}.token", seed or agent.hook_seed),
+                     "seat_key_file": str(tmp_path / f"{name}.seat.key"),
+                     "source_ip": source_ip}
+    if seat:
+        write_key(tmp_path / f"{name}.seat.key", seat)
     return write_hook_config(tmp_path / f"{name}.toml", {
-        "agent": {"url": agent.url,
-                  "token_key_file": write_key(tmp_path / f"{name}.token", seed or agent.hook_seed),
-                  "source_ip": source_ip},
+        "agent": agent_section,
         "deadlines": {"node_s": 5, "deeplink_s": 10, "confirm_s": 8, "call_s": 2},
         "state": {"file": str(tmp_path / f"{name}.last-code")},
     })
@@ -100,7 +110,7 @@ def server_key(cafe):
 def test_hook_rotates_the_code_through_the_agent(cafe, spawn, tmp_path):
     agent, dl = cafe["agent"], cafe["dl"]
     before = dl.password
-    run = run_hook(spawn, hook_config(tmp_path, agent))
+    run = run_hook(spawn, hook_config(tmp_path, agent, seat=cafe["seat"]))
     assert run.returncode == ExitCode.OK, run.log + agent.log()[-3000:]
     new_code = dl.password
     assert new_code != before and CODE.fullmatch(new_code)
@@ -111,27 +121,35 @@ def test_hook_rotates_the_code_through_the_agent(cafe, spawn, tmp_path):
     events = agent.get("/api/v1/events", params={"kind": "deeplink", "server": UUID}).json()
     assert [e["result"] for e in events["items"]][:1] == ["confirmed"]
     # Neither side logs the code, the café token or the server key.
-    secrets = [new_code, agent.hook_seed, server_key(cafe), cafe["emu"].manager_key]
+    secrets = [new_code, agent.hook_seed, server_key(cafe), cafe["emu"].manager_key,
+               cafe["seat"]]
     for text in (run.log, agent.log()):
         for secret in secrets:
             assert secret not in text
 
 
 def test_wrong_source_ip_is_refused(cafe, spawn, tmp_path):
-    run = run_hook(spawn, hook_config(tmp_path, cafe["agent"], source_ip="127.0.0.32"))
+    run = run_hook(spawn, hook_config(tmp_path, cafe["agent"], source_ip="127.0.0.32",
+                                      seat=cafe["seat"]))
     assert run.returncode == ExitCode.AUTH_REFUSED, run.log
     assert "forbidden_source" in run.log
 
 
 def test_bad_token_signature_is_refused(cafe, spawn, tmp_path):
+    # A fresh PC (no seat key yet): its enrollment is what the café token signs.
     other = hashlib.sha256(b"another cafe's token").hexdigest()
     run = run_hook(spawn, hook_config(tmp_path, cafe["agent"], seed=other))
     assert run.returncode == ExitCode.AUTH_REFUSED, run.log
     assert "bad_signature" in run.log
 
 
-def signed(agent, method, target, body=b"", *, seed=None, timestamp=None, nonce=None):
-    signer = TokenSigner(seed or agent.hook_seed)
+def signed(agent, method, target, body=b"", *, seed=None, timestamp=None, nonce=None,
+           seat=None):
+    """Headers signed like bm-hook: by ``seat`` (a seat key seed), else by ``seed`` as the
+    café token; with neither, by the registered PC's approved seat key (module ``SEAT``)."""
+    if seed is None and seat is None:
+        seat = SEAT["seed"]
+    signer = SeatSigner(seat) if seat else TokenSigner(seed)
     stamp = int(time.time()) if timestamp is None else timestamp
     headers = signer.headers(method, target, body, stamp, nonce or secrets.token_hex(16))
     if body:
@@ -167,8 +185,11 @@ def test_replayed_deeplink_post_is_refused_and_not_pushed_twice(cafe):
     first = send(agent, "POST", DEEPLINK_PATH, headers, body)
     assert first.status_code == 200, first.text
     answer = first.json()
-    assert set(answer) == {"status", "device_id", "rotated_at"}
-    assert answer["status"] == "confirmed" and answer["device_id"] == DEVICE_ID
+    # Changed on purpose (seat-key fix): the relay never returns the device_id; staff see
+    # it in the DeepLink status.
+    assert set(answer) == {"status", "rotated_at"}
+    assert answer["status"] == "confirmed"
+    assert agent.get(f"/api/v1/servers/{UUID}/deeplink").json()["device_id"] == DEVICE_ID
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", answer["rotated_at"])
     reports = dl.reports
     again = send(agent, "POST", DEEPLINK_PATH, headers, body)
@@ -253,7 +274,8 @@ def test_duplicate_device_codes_are_flagged(cafe, spawn, tmp_path):
     register(agent, *twins)
     for uuid, ip in twins:
         cafe["deeplink"](ip, device_id="555000555")  # a cloned image kept DeepLink's identity
-        run = run_hook(spawn, hook_config(tmp_path, agent, source_ip=ip, name=uuid))
+        seat = provision_seat(agent, uuid, ip)
+        run = run_hook(spawn, hook_config(tmp_path, agent, source_ip=ip, name=uuid, seat=seat))
         assert run.returncode == ExitCode.OK, run.log
     listing = agent.get("/api/v1/deeplink").json()
     assert sorted(listing["duplicates"]["555000555"]) == ["pc-41", "pc-42"]
@@ -272,8 +294,10 @@ def test_a_power_cycle_seen_by_the_monitor_makes_the_code_stale(cafe, fake_bmc):
     node_id = agent.wait_for(lambda: agent.server("pc-51")["has_node_key"]
                              and agent.server("pc-51")["node_id"], 20, "pc-51 registered")
     cafe["deeplink"]("127.0.0.51", device_id="515151515")
+    seat = provision_seat(agent, "pc-51", "127.0.0.51")
     body = encode_body({"node_id": node_id, "device_password": "Cycle0Code1"})
-    answer = send(agent, "POST", DEEPLINK_PATH, signed(agent, "POST", DEEPLINK_PATH, body),
+    answer = send(agent, "POST", DEEPLINK_PATH,
+                  signed(agent, "POST", DEEPLINK_PATH, body, seat=seat),
                   body, source_ip="127.0.0.51")
     assert answer.status_code == 200, answer.text
 

@@ -2,8 +2,11 @@
 
 It implements the agent side of tests/contract/hook_relay.json over real HTTP
 (``http.server`` on loopback) and verifies every request exactly as the contract says:
-ed25519 hook-token signature over the canonical string, timestamp window, nonce replay,
-body, and the TCP source IP against the registered server IP. What it does after that
+ed25519 signature over the canonical string (enroll: the café hook token; whoami and
+deeplink: the PC's approved seat key named in ``X-BM-Seat-Key``), timestamp window, nonce
+replay, body, and the TCP source IP against the registered server IP. ``seats`` maps seat
+public keys to their state; with ``auto_approve`` (default) an enrolled key is approved at
+once, as if staff had clicked. What it does after that
 is pluggable (``publish``): the e2e tests pass :class:`NodePublisher`, which signs
 ``deeplink/set`` with the server key and reads back through the real emulator.
 
@@ -61,6 +64,8 @@ class AgentStandin:
     publish: Publish
     node_version: str = ""
     clock: Callable[[], float] = time.time
+    seats: dict[str, str] = field(default_factory=dict)
+    auto_approve: bool = True
     requests: list[dict[str, Any]] = field(default_factory=list)
     rotations: dict[str, str] = field(default_factory=dict)
     _nonces: dict[str, float] = field(default_factory=dict)
@@ -103,19 +108,22 @@ class AgentStandin:
         with self._lock:
             self.requests.append(record)
         try:
-            self._verify(method, req.path, req.headers, body)
-            answer = self._route(method, req.path, req.client_address[0], body)
-            self._send(req, 200, answer)
+            seat = self._verify(method, req.path, req.headers, body)
+            answer = self._route(method, req.path, req.client_address[0], body, seat)
+            self._send(req, 202 if answer.get("status") == "pending" else 200, answer)
         except Refusal as exc:
             self._send(req, exc.status, {"error": {"code": exc.code, "message": exc.message}})
 
-    def _verify(self, method: str, target: str, headers: Any, body: bytes) -> None:
+    def _verify(self, method: str, target: str, headers: Any, body: bytes) -> str | None:
         timestamp = headers.get("X-BM-Timestamp", "")
         nonce = headers.get("X-BM-Nonce", "")
         signature = headers.get("X-BM-Signature", "")
+        seat = headers.get("X-BM-Seat-Key")
+        if seat is not None and seat not in self.seats:
+            raise Refusal(403, "seat_not_enrolled", "this PC has no approved seat key")
         canonical = "\n".join([method, target, timestamp, nonce, hashlib.sha256(body).hexdigest()])
         try:
-            nacl.signing.VerifyKey(bytes.fromhex(self.token_public_hex)).verify(
+            nacl.signing.VerifyKey(bytes.fromhex(seat or self.token_public_hex)).verify(
                 canonical.encode("utf-8"), bytes.fromhex(signature)
             )
         except (ValueError, nacl.exceptions.BadSignatureError):
@@ -128,9 +136,21 @@ class AgentStandin:
             if nonce in self._nonces:
                 raise Refusal(409, "replayed", "nonce already used")
             self._nonces[nonce] = now
+        return seat
 
-    def _route(self, method: str, target: str, source: str, body: bytes) -> dict[str, Any]:
+    def _route(self, method: str, target: str, source: str, body: bytes,
+               seat: str | None) -> dict[str, Any]:
         path = target.split("?", 1)[0]
+        if method == "POST" and path == "/api/v1/hook/enroll" and seat is None:
+            self._server_by_ip(source)
+            key = json.loads(body)["seat_key"]
+            with self._lock:
+                state = self.seats.setdefault(key, "approved" if self.auto_approve else "pending")
+            return {"status": state}
+        if seat is None:
+            raise Refusal(403, "seat_not_enrolled", "this PC has no approved seat key")
+        if self.seats[seat] != "approved":
+            raise Refusal(403, "seat_pending", "this PC waits for staff approval in the dashboard")
         if method == "GET" and path == "/api/v1/hook/whoami":
             server = self._server_by_ip(source)
             answer: dict[str, Any] = {"node_id": server.node_id}
@@ -146,11 +166,11 @@ class AgentStandin:
         server = next((s for s in self.servers if s.node_id == payload["node_id"]), None)
         if server is None or server.ip != source:
             raise Refusal(403, "forbidden_source", "request does not come from the server's IP")
-        device_id = self.publish(server, payload["device_password"], payload.get("device_id", ""))
+        self.publish(server, payload["device_password"], payload.get("device_id", ""))
         rotated_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
         with self._lock:
             self.rotations[server.node_id] = rotated_at
-        return {"status": "confirmed", "device_id": device_id, "rotated_at": rotated_at}
+        return {"status": "confirmed", "rotated_at": rotated_at}  # never the device_id
 
     def _server_by_ip(self, source: str) -> RegisteredServer:
         for server in self.servers:

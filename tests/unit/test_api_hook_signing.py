@@ -16,6 +16,7 @@ from agent.store import Store
 
 CONTRACT = json.loads((Path(__file__).parents[1] / "contract" / "hook_relay.json").read_text())
 TOKEN = CONTRACT["example_token"]
+SEAT = CONTRACT["example_seat_key"]  # whoami and deeplink are signed by the PC's seat key
 ENDPOINTS = CONTRACT["endpoints"]
 
 
@@ -25,8 +26,14 @@ def store(tmp_path):
         yield opened
 
 
-def verifier(store, now):
-    return HookVerifier(public_key=bytes.fromhex(TOKEN["public_key_hex"]), nonces=store.nonces,
+def signer_of(request):
+    """The example's signing key: the seat key when it names one, else the café token."""
+    return SEAT if "X-BM-Seat-Key" in request["headers"] else TOKEN
+
+
+def verifier(store, now, request=None):
+    keys = signer_of(request) if request else TOKEN
+    return HookVerifier(public_key=bytes.fromhex(keys["public_key_hex"]), nonces=store.nonces,
                         window_s=CONTRACT["signing"]["window_s"], clock=lambda: now)
 
 
@@ -38,7 +45,7 @@ def verify(v, request, **override):
                     signature=headers["X-BM-Signature"])
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
 def test_canonical_string_is_the_contracts(name):
     request = ENDPOINTS[name]["request"]
     headers = request["headers"]
@@ -48,10 +55,10 @@ def test_canonical_string_is_the_contracts(name):
     assert built == request["canonical_string"].encode("utf-8")
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
 def test_contract_example_verifies_once_then_is_a_replay(store, name):
     request = ENDPOINTS[name]["request"]
-    v = verifier(store, int(request["headers"]["X-BM-Timestamp"]) + 5)
+    v = verifier(store, int(request["headers"]["X-BM-Timestamp"]) + 5, request)
     accepted = verify(v, request)
     assert accepted.nonce == request["headers"]["X-BM-Nonce"]
     with pytest.raises(ReplayedRequest):
@@ -60,9 +67,9 @@ def test_contract_example_verifies_once_then_is_a_replay(store, name):
 
 def test_reference_signer_matches_the_contract_signature():
     request = ENDPOINTS["deeplink"]["request"]
-    headers = sign_request(Secret(TOKEN["seed_hex"]), method="POST", target=request["target"],
+    headers = sign_request(Secret(SEAT["seed_hex"]), method="POST", target=request["target"],
                            body=request["body"].encode(), nonce=request["headers"]["X-BM-Nonce"],
-                           timestamp=int(request["headers"]["X-BM-Timestamp"]))
+                           timestamp=int(request["headers"]["X-BM-Timestamp"]), seat=True)
     expected = {k: v for k, v in request["headers"].items() if k.startswith("X-BM-")}
     assert headers == expected
 
@@ -72,10 +79,11 @@ def test_window_is_checked_after_the_signature(store):
     stamp = int(request["headers"]["X-BM-Timestamp"])
     window = CONTRACT["signing"]["window_s"]
     with pytest.raises(StaleRequest):
-        verify(verifier(store, stamp + window + 1), request)
+        verify(verifier(store, stamp + window + 1, request), request)
     # A bad signature wins over a stale timestamp and never reaches the nonce table.
     with pytest.raises(BadSignature):
-        verify(verifier(store, stamp + window + 1), request, **{"X-BM-Signature": "00" * 64})
+        verify(verifier(store, stamp + window + 1, request), request,
+               **{"X-BM-Signature": "00" * 64})
     assert store.nonces.count() == 0
 
 
@@ -83,4 +91,4 @@ def test_a_changed_body_byte_breaks_the_signature(store):
     request = dict(ENDPOINTS["deeplink"]["request"])
     request["body"] = request["body"].replace("Q7wK2mZ9pL4x", "Q7wK2mZ9pL4y")
     with pytest.raises(BadSignature):
-        verify(verifier(store, int(request["headers"]["X-BM-Timestamp"])), request)
+        verify(verifier(store, int(request["headers"]["X-BM-Timestamp"]), request), request)

@@ -176,10 +176,13 @@ def test_public_key_file(tmp_path: Path, keys: tuple[Secret, str]) -> None:
 CONTRACT = json.loads((Path(__file__).parents[1] / "contract" / "hook_relay.json").read_text())
 
 
-@pytest.mark.parametrize("endpoint", ["deeplink", "whoami"])
+@pytest.mark.parametrize("endpoint", ["deeplink", "whoami", "enroll"])
 def test_contract_examples_verify(store: Store, clock: Clock, endpoint: str) -> None:
     request = CONTRACT["endpoints"][endpoint]["request"]
-    public = bytes.fromhex(CONTRACT["example_token"]["public_key_hex"])
+    # whoami and deeplink are signed by the PC's seat key (named in X-BM-Seat-Key).
+    signer = CONTRACT["example_seat_key" if "X-BM-Seat-Key" in request["headers"]
+                      else "example_token"]
+    public = bytes.fromhex(signer["public_key_hex"])
     headers = request["headers"]
     clock.now = float(headers[HEADER_TIMESTAMP])
     body = request["body"].encode()
@@ -193,7 +196,7 @@ def test_contract_examples_verify(store: Store, clock: Clock, endpoint: str) -> 
     with pytest.raises(ReplayedRequest) as info:
         verify(checker, headers, method=request["method"], target=request["target"], body=body)
     assert (info.value.code, info.value.http_status) == ("replayed", 409)
-    seed = Secret(CONTRACT["example_token"]["seed_hex"])
+    seed = Secret(signer["seed_hex"])
     ours = sign_request(seed, method=request["method"], target=request["target"], body=body,
                         nonce=headers[HEADER_NONCE], timestamp=int(headers[HEADER_TIMESTAMP]))
     assert ours == {k: headers[k] for k in (HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)}

@@ -105,3 +105,11 @@ def test_utf8_bom_and_windows_paths_are_accepted(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     config = load_config(str(path), {})
     assert config.token_key_file == r"C:\ProgramData\bm-hook\hook-token.key"
+
+
+def test_seat_key_defaults_beside_the_state_file_and_can_be_set():
+    env = {"BM_HOOK_AGENT_URL": "http://agent:8080", "BM_HOOK_AGENT_TOKEN_KEY_FILE": "/t",
+           "BM_HOOK_STATE_FILE": "/persist/bm-hook/last-code"}
+    assert load_config(None, env).seat_key_path == str(Path("/persist/bm-hook/seat.key"))
+    env["BM_HOOK_AGENT_SEAT_KEY_FILE"] = "/other/seat.key"
+    assert load_config(None, env).seat_key_path == "/other/seat.key"

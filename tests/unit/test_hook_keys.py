@@ -1,11 +1,12 @@
 """Key files: 64-hex seeds, node.dat-style lines, refused when others can read them."""
 
 import os
+import stat
 
 import pytest
 
 from boot_hooks.errors import ConfigError
-from boot_hooks.keys import read_seed_file
+from boot_hooks.keys import load_or_create_seat_key, read_seed_file, restrict_windows_acl
 
 SEED = "4c2e7133834d6d7dd35088beda5556215f6f5b15d2cd3c3153f117aaeec2c28b"
 
@@ -53,3 +54,47 @@ def test_no_key_is_a_config_error_without_echoing_the_file(tmp_path, text):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         read_seed_file(str(tmp_path / "absent"), "[server] key_file")
+
+
+def test_seat_key_is_made_once_owner_only_and_reused(tmp_path):
+    path = tmp_path / "per-machine" / "bm-hook" / "seat.key"
+    seed, created = load_or_create_seat_key(str(path))
+    assert created and len(seed.hex) == 64
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    again, created_again = load_or_create_seat_key(str(path))
+    assert (again.hex, created_again) == (seed.hex, False)
+    assert seed.hex not in repr(seed)
+
+
+def test_seat_key_readable_by_others_is_refused(tmp_path):
+    path = tmp_path / "seat.key"
+    load_or_create_seat_key(str(path))
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_or_create_seat_key(str(path))
+
+
+def test_seat_key_in_an_unwritable_place_is_a_config_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="seat_key_file"):
+        load_or_create_seat_key(str(blocker / "seat.key"))
+
+
+def test_windows_acl_goes_to_system_and_administrators_by_sid(tmp_path):
+    path = tmp_path / "seat.key"
+    path.write_text("x")
+    calls = []
+    restrict_windows_acl(str(path), run=lambda command: calls.append(command) or 0)
+    assert calls == [["icacls", str(path), "/inheritance:r", "/grant:r", "*S-1-5-18:F",
+                      "/grant:r", "*S-1-5-32-544:F"]]
+    assert path.exists()
+
+
+def test_windows_acl_failure_removes_the_key(tmp_path):
+    path = tmp_path / "seat.key"
+    path.write_text("x")
+    with pytest.raises(ConfigError, match="icacls exit 5"):
+        restrict_windows_acl(str(path), run=lambda command: 5)
+    assert not path.exists()

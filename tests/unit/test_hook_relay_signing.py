@@ -5,12 +5,22 @@ import hashlib
 import nacl.signing
 import pytest
 
-from boot_hooks.errors import AuthRefused, ConfigError, DeepLinkDown, NodeDown, NotConfirmed
+from boot_hooks.errors import (
+    AuthRefused,
+    AwaitingApproval,
+    ConfigError,
+    DeepLinkDown,
+    ExitCode,
+    NodeDown,
+    NotConfirmed,
+)
 from boot_hooks.relay import (
     AgentNodeDown,
     AgentNotConnectedYet,
     AgentUnreachable,
     Replayed,
+    SeatNotEnrolled,
+    SeatSigner,
     StaleTimestamp,
     TokenSigner,
     _Answer,
@@ -83,3 +93,28 @@ def test_answer_statuses_map_to_typed_errors(status, kind, base):
 def test_stale_timestamp_keeps_the_agent_clock():
     exc = error(401, "stale_timestamp", date=1767225600.0)
     assert isinstance(exc, StaleTimestamp) and exc.agent_time == 1767225600.0
+
+
+@pytest.mark.parametrize(("status", "code", "kind", "exit_code"), [
+    (403, "seat_not_enrolled", SeatNotEnrolled, ExitCode.AUTH_REFUSED),
+    (403, "seat_pending", AwaitingApproval, ExitCode.AWAITING_APPROVAL),
+    (409, "device_id_changed", AwaitingApproval, ExitCode.AWAITING_APPROVAL),
+    (409, "too_many_pending", AwaitingApproval, ExitCode.AWAITING_APPROVAL),
+    (403, "seat_rejected", AuthRefused, ExitCode.AUTH_REFUSED),
+    (409, "replayed", Replayed, ExitCode.AUTH_REFUSED),
+])
+def test_seat_answers_map_to_actionable_errors(status, code, kind, exit_code):
+    exc = error(status, code)
+    assert type(exc) is kind and exc.exit_code == exit_code
+    if kind is AwaitingApproval:
+        assert "staff" in str(exc) and "dashboard" in str(exc)
+
+
+def test_seat_signer_names_its_key_and_verifies():
+    signer = SeatSigner("33" * 32)
+    headers = signer.headers("GET", "/api/v1/hook/whoami", b"", 1700000000, "ef" * 16)
+    assert headers["X-BM-Seat-Key"] == signer.public_key_hex
+    text = canonical_string("GET", "/api/v1/hook/whoami", "1700000000", "ef" * 16, b"")
+    nacl.signing.VerifyKey(bytes.fromhex(signer.public_key_hex)).verify(
+        text.encode(), bytes.fromhex(headers["X-BM-Signature"]))
+    assert "33" * 32 not in repr(signer) and len(signer.fingerprint) == 16

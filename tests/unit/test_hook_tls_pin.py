@@ -62,5 +62,5 @@ def test_https_connections_are_pinned():
 
 
 def test_the_mismatch_has_its_own_exit_code():
-    assert PinMismatch.exit_code == ExitCode.TLS_PIN_MISMATCH == 7
+    assert PinMismatch.exit_code == ExitCode.TLS_PIN_MISMATCH == 8
     assert len({int(code) for code in ExitCode}) == len(ExitCode)
