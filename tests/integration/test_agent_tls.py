@@ -17,12 +17,13 @@ import requests
 
 from baremetal.emulator.deeplink_client import SimulatedDeepLink
 from boot_hooks.errors import ExitCode
-from boot_hooks.relay import WHOAMI_PATH, TokenSigner
+from boot_hooks.relay import WHOAMI_PATH, SeatSigner
 from tests.integration.test_hook_relay import register
 from tests.support.agentproc import pinned_session
 from tests.support.emulator import start_emulator
 from tests.support.hook_run import run_hook, write_hook_config, write_key
 from tests.support.procs import python_module
+from tests.support.seats import provision_seat
 
 PC_IP = "127.0.0.61"
 UUID = "pc-61"
@@ -39,18 +40,21 @@ def cafe(module_agent_proc, module_spawn, tmp_path_factory):
     agent = module_agent_proc(emulator=emu, tls=True,
                               config={"api.trusted_proxies": [PROXY_IP]})
     node_ids = register(agent, (UUID, PC_IP))
+    seat_seed = provision_seat(agent, UUID, PC_IP)
     link = SimulatedDeepLink((emu.deeplink_host, emu.deeplink_port), device_id="616161616",
                              password="FirstBoot61", source_ip=PC_IP, reconnect=True)
     link.start()
     assert link.wait_until(lambda d: d.connected, 5)
-    yield {"agent": agent, "node_id": node_ids[UUID], "dl": link}
+    yield {"agent": agent, "node_id": node_ids[UUID], "dl": link, "seat": seat_seed}
     link.stop()
 
 
-def hook_config(tmp_path, agent, *, pin=None, url=None, name="hook"):
+def hook_config(tmp_path, agent, *, pin=None, url=None, name="hook", seat=None):
     table = {"url": url or agent.url,
              "token_key_file": write_key(tmp_path / f"{name}.token", agent.hook_seed),
              "source_ip": PC_IP}
+    if seat is not None:
+        table["seat_key_file"] = write_key(tmp_path / f"{name}.seat", seat)
     if pin is not None:
         table["cert_sha256"] = pin
     return write_hook_config(tmp_path / f"{name}.toml", {
@@ -111,7 +115,8 @@ def test_the_served_certificate_is_the_one_bm_agent_tls_fingerprint_prints(cafe,
 def test_hook_with_the_right_pin_rotates_over_https(cafe, spawn, tmp_path):
     agent, dl = cafe["agent"], cafe["dl"]
     before, seen = dl.password, hook_requests_seen(agent)
-    run = run_hook(spawn, hook_config(tmp_path, agent, pin=colons(agent.cert_sha256)))
+    run = run_hook(spawn, hook_config(tmp_path, agent, pin=colons(agent.cert_sha256),
+                                     seat=cafe["seat"]))
     assert run.returncode == ExitCode.OK, run.log + agent.log()[-3000:]
     assert dl.password != before
     assert hook_requests_seen(agent) == seen + 2  # whoami and deeplink, counted
@@ -122,7 +127,7 @@ def test_hook_with_a_wrong_pin_is_refused_and_sends_nothing(cafe, spawn, tmp_pat
     """A man in the middle (here: the pin of another certificate) gets no signed request."""
     agent, dl = cafe["agent"], cafe["dl"]
     before, seen = dl.password, hook_requests_seen(agent)
-    run = run_hook(spawn, hook_config(tmp_path, agent, pin=WRONG_PIN))
+    run = run_hook(spawn, hook_config(tmp_path, agent, pin=WRONG_PIN, seat=cafe["seat"]))
     assert run.returncode == ExitCode.TLS_PIN_MISMATCH == 8, run.log
     assert "nothing was sent" in run.log and agent.cert_sha256 in run.log
     assert "TLS_PIN_MISMATCH" in run.log
@@ -175,9 +180,10 @@ def test_cookies_are_not_secure_over_plain_http(module_agent_proc):
 # --- trusted proxies ---------------------------------------------------------------------
 
 
-def whoami_via(agent, source_ip, forwarded_for):
+def whoami_via(cafe, source_ip, forwarded_for):
+    agent = cafe["agent"]
     target = f"{WHOAMI_PATH}?ip={PC_IP}&mac="
-    headers = TokenSigner(agent.hook_seed).headers("GET", target, b"", int(time.time()),
+    headers = SeatSigner(cafe["seat"]).headers("GET", target, b"", int(time.time()),
                                                    secrets.token_hex(16))
     headers["X-Forwarded-For"] = forwarded_for
     with agent.session(None, source_ip=source_ip) as sess:
@@ -185,13 +191,13 @@ def whoami_via(agent, source_ip, forwarded_for):
 
 
 def test_a_trusted_proxy_forwarding_for_the_seat_is_the_seat(cafe):
-    answer = whoami_via(cafe["agent"], PROXY_IP, PC_IP)
+    answer = whoami_via(cafe, PROXY_IP, PC_IP)
     assert answer.status_code == 200, answer.text
     assert answer.json()["node_id"] == cafe["node_id"]
 
 
 def test_the_same_headers_from_an_untrusted_peer_are_refused(cafe):
-    answer = whoami_via(cafe["agent"], STRANGER_IP, PC_IP)
+    answer = whoami_via(cafe, STRANGER_IP, PC_IP)
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "forbidden_source"
     assert PC_IP not in answer.json()["error"]["message"]
@@ -199,7 +205,7 @@ def test_the_same_headers_from_an_untrusted_peer_are_refused(cafe):
 
 def test_a_forged_hop_through_a_trusted_proxy_names_the_attacker(cafe):
     """``X-Forwarded-For: <seat ip>, <attacker>``: the left part is the client's claim."""
-    answer = whoami_via(cafe["agent"], PROXY_IP, f"{PC_IP}, {ATTACKER_IP}")
+    answer = whoami_via(cafe, PROXY_IP, f"{PC_IP}, {ATTACKER_IP}")
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "forbidden_source"
     assert ATTACKER_IP in answer.json()["error"]["message"]

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from boot_hooks.relay import ENROLL_PATH, SeatSigner, TokenSigner, encode_body
-from tests.support.agentproc import AgentProc, SourceAddressAdapter
+from tests.support.agentproc import AgentProc
 
 __all__ = ["approve_seat", "enroll_seat", "hook_request", "new_seat_seed", "provision_seat",
            "seat_public"]
@@ -48,9 +48,7 @@ def hook_request(agent: AgentProc, method: str, target: str, body: bytes = b"", 
     if body:
         headers["Content-Type"] = "application/json"
     headers.update(extra or {})
-    with requests.Session() as sess:
-        sess.trust_env = False
-        sess.mount("http://", SourceAddressAdapter(source_ip))
+    with agent.session(None, source_ip=source_ip) as sess:
         return sess.request(method, agent.url + target, headers=headers, data=body or None,
                             timeout=30)
 
