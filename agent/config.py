@@ -49,6 +49,7 @@ __all__ = [
     "LogSettings",
     "ManagerKey",
     "NodeSettings",
+    "RetentionSettings",
     "SecretsSettings",
     "Settings",
     "StoreSettings",
@@ -100,6 +101,10 @@ class ApiSettings:
 
     listen: str
     secure_cookies: bool = False
+    max_connections_per_ip: int = 64
+    header_timeout_s: float = 10.0
+    limit_concurrency: int = 1000
+    open_files: int = 65536
 
     @property
     def host(self) -> str:
@@ -142,6 +147,8 @@ class HookSettings:
     token_public_key: Path | None
     replay_window_s: int
     require_source_ip: bool
+    relay_threads: int = 8
+    relay_per_ip: int = 2
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,14 @@ class AuthSettings:
     login_max_failures: int
     login_ip_max_failures: int
     login_window_s: int
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """[retention]: how long housekeeping keeps events (audit events are kept forever)."""
+
+    events_days: int = 90
+    refusals_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -184,6 +199,7 @@ class Settings:
     auth: AuthSettings
     ui: UiSettings
     log: LogSettings
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     config_file: Path | None = field(default=None)
 
 
@@ -191,6 +207,7 @@ _SECTIONS: dict[str, type] = {
     "node": NodeSettings, "store": StoreSettings, "secrets": SecretsSettings,
     "api": ApiSettings, "check": CheckSettings, "actions": ActionsSettings,
     "hook": HookSettings, "auth": AuthSettings, "ui": UiSettings, "log": LogSettings,
+    "retention": RetentionSettings,
 }
 
 

@@ -15,7 +15,8 @@ also checks that the request comes from the server's registered IP.
 - ``GET /api/v1/hook/whoami?ip=..&mac=..`` -> ``{"node_id": ..., "node_version"?: ...}``
 - ``POST /api/v1/hook/deeplink`` ``{"node_id", "device_password", "device_id"?}`` ->
   ``{"status": "confirmed", "device_id", "rotated_at"}``; errors are
-  ``{"error": {"code", "message"}}`` with 400/401/403/409/502/503/504.
+  ``{"error": {"code", "message"}}`` with 400/401/403/409/429/502/503/504 (429 ``busy``:
+  the agent's relay is full; retried like 502 until the deadline).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from boot_hooks.identity import LocalIdentity
 __all__ = [
     "DEEPLINK_PATH",
     "WHOAMI_PATH",
+    "AgentBusy",
     "AgentClient",
     "AgentNodeDown",
     "AgentNotConnectedYet",
@@ -66,6 +68,10 @@ class AgentUnreachable(NodeDown):
 
 class AgentNodeDown(NodeDown):
     """The agent could not reach the node: 502 ``node_unreachable`` (retryable)."""
+
+
+class AgentBusy(NodeDown):
+    """429 ``busy``: the agent's relay is full or already serving this PC (retryable)."""
 
 
 class AgentNotConnectedYet(DeepLinkDown):
@@ -282,4 +288,6 @@ def _error_for(answer: _Answer) -> Exception:
         return NotConfirmed(text)
     if answer.status == 502:
         return AgentNodeDown(text)
+    if answer.status == 429:
+        return AgentBusy(text)
     return AgentUnreachable(text)
