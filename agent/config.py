@@ -97,14 +97,14 @@ class SecretsSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """[api]: where uvicorn listens, and how its cookies are marked."""
+    """[api]: where uvicorn listens, its connection limits, how its cookies are marked."""
 
     listen: str
+    max_connections_per_ip: int
+    header_timeout_s: float
+    limit_concurrency: int
+    open_files: int
     secure_cookies: bool = False
-    max_connections_per_ip: int = 64
-    header_timeout_s: float = 10.0
-    limit_concurrency: int = 1000
-    open_files: int = 65536
 
     @property
     def host(self) -> str:
@@ -147,8 +147,8 @@ class HookSettings:
     token_public_key: Path | None
     replay_window_s: int
     require_source_ip: bool
-    relay_threads: int = 8
-    relay_per_ip: int = 2
+    relay_threads: int
+    relay_per_ip: int
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,8 @@ class AuthSettings:
 class RetentionSettings:
     """[retention]: how long housekeeping keeps events (audit events are kept forever)."""
 
-    events_days: int = 90
-    refusals_days: int = 7
+    events_days: int
+    refusals_days: int
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class Settings:
     auth: AuthSettings
     ui: UiSettings
     log: LogSettings
-    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    retention: RetentionSettings
     config_file: Path | None = field(default=None)
 
 
