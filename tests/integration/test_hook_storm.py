@@ -88,6 +88,7 @@ def test_a_flood_of_wrong_source_publishes_is_counted_and_sampled(stalled):
     assert new[-1]["detail"]["sampled"] is True
 
 
+@pytest.mark.slow
 def test_45_stalled_publishes_leave_the_api_answering(stalled):
     agent, node_ids = stalled
     jobs = [(node_ids[ip], ip, f"Storm{ip[-2:]}x{n:03d}") for n in range(15) for _uuid, ip in PCS]

@@ -19,7 +19,7 @@ from tests.support.slowloris import HalfOpen, probe_healthz, raise_own_open_file
 ATTACKER_IP = "127.0.0.2"
 CONNECTIONS = 300
 PER_IP = 64
-HEADER_TIMEOUT_S = 3.0
+HEADER_TIMEOUT_S = 5.0
 
 
 @pytest.fixture(autouse=True)
