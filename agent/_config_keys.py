@@ -215,6 +215,16 @@ KEYS: tuple[Key, ...] = (
        "Reverse proxies whose X-Forwarded-For is believed (right-most address that is not\n"
        "itself listed). Anyone else's proxy headers are ignored: the TCP peer is the client.\n"
        "Env: comma-separated. Empty (default): no proxy is trusted.", ()),
+    _k("api", "max_connections_per_ip", _number(int, 1, 100_000), "an integer, 1 to 100000",
+       "Open connections one client address may hold; more are closed at once (a single\n"
+       "host holding half-sent requests cannot starve the others).", 64),
+    _k("api", "header_timeout_s", _number(float, 0.5, 600), "seconds, 0.5 to 600",
+       "A connection that has not sent complete request headers within this is closed.", 10.0),
+    _k("api", "limit_concurrency", _number(int, 8, 1_000_000), "an integer, 8 to 1000000",
+       "uvicorn's limit_concurrency: past this many connections or requests in flight,\n"
+       "new requests are answered 503 at once.", 1000),
+    _k("api", "open_files", _number(int, 256, 1_048_576), "an integer, 256 to 1048576",
+       "At start the soft RLIMIT_NOFILE is raised to this (at most the hard limit).", 65536),
     _k("check", "interval_s", _number(float, 0.2, 86400), "seconds, 0.2 to 86400",
        "Time between cross-check passes over all servers.", 60.0),
     _k("check", "jitter_s", _F, "seconds, below interval_s",
@@ -258,6 +268,11 @@ KEYS: tuple[Key, ...] = (
        "The agent host's neighbour (ARP) table: a hook request from an address whose MAC there\n"
        "differs from the server's inventory MAC is refused (only when both are known).",
        "/proc/net/arp"),
+    _k("hook", "relay_threads", _number(int, 1, 256), "an integer, 1 to 256",
+       "Relay calls (each may wait up to 20 s for the node) run in their own pool of this\n"
+       "many threads; when it is full, hooks are answered 429 busy and retry.", 8),
+    _k("hook", "relay_per_ip", _number(int, 1, 256), "an integer, 1 to 256",
+       "Relay calls one source address may have in flight (one per server at most).", 2),
     _k("auth", "session_idle_s", _number(int, 60, 30 * 86400), "seconds, at most session_max_s",
        "A browser session ends after this long without a request.", 7200),
     _k("auth", "session_max_s", _number(int, 60, 90 * 86400), "seconds",
@@ -288,6 +303,12 @@ KEYS: tuple[Key, ...] = (
        "Failed logins per source IP within login_window_s before it is locked.", 20),
     _k("auth", "login_window_s", _number(int, 10, 86400), "seconds, 10 to 86400",
        "Window of the login failure counters (and the longest lock).", 300),
+    _k("retention", "events_days", _number(int, 1, 36500), "days, 1 to 36500",
+       "Events older than this are deleted by housekeeping, except audit events (staff\n"
+       "actions), which are kept forever.", 90),
+    _k("retention", "refusals_days", _number(int, 1, 36500), "days, 1 to 36500",
+       "Sampled hook refusal events (one per server or source address and code per\n"
+       "minute, with a repeat count) are deleted after this many days.", 7),
     _k("ui", "default_lang", _choice(LANGS, lambda s: s.lower().replace("-", "_")),
        "zh_CN or en", "Language when neither --lang nor the locale chooses one.", "zh_CN"),
     _k("log", "level", _choice(LEVELS, str.upper), "DEBUG, INFO, WARNING or ERROR",

@@ -244,11 +244,17 @@ def cmd_serve(ctx: Ctx) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
 
+    from agent.api import conn_guard
     from agent.api.app import create_app
 
     warning = cli_tls.cleartext_warning(settings)
     if warning:
         _LOGGER.warning("%s", warning)
+    problem = conn_guard.check_uvicorn()
+    if problem:
+        raise CliError("cli.server_unsupported", detail=problem)
+    before, after = conn_guard.raise_open_files_limit(settings.api.open_files)
+    _LOGGER.info("open files limit: %d (was %d)", after, before)
     app = create_app(ctx.agent(), background=True)
     # proxy_headers=False: the hook relay trusts the TCP peer address (agent.api.app).
     # One worker, one process: pyghmi keeps its IPMI sessions in process-global tables
@@ -256,11 +262,13 @@ def cmd_serve(ctx: Ctx) -> int:
     _LOGGER.info("serving with a single uvicorn worker: pyghmi IPMI sessions are "
                  "process-global and cannot be shared between worker processes")
     certfile, keyfile = cli_tls.uvicorn_tls_files(settings)
+    # Connection limits against slow or half-sent requests: agent.api.conn_guard.
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, workers=1,
                             log_level=logging.getLevelName(level).lower(), access_log=False,
                             lifespan="on", log_config=None, proxy_headers=False,
-                            ssl_certfile=certfile, ssl_keyfile=keyfile)
-    server = uvicorn.Server(config)
+                            ssl_certfile=certfile, ssl_keyfile=keyfile,
+                            **conn_guard.uvicorn_options(settings.api))
+    server = conn_guard.GuardedServer(config)
     host = f"[{settings.api.host}]" if ":" in settings.api.host else settings.api.host
     scheme = "https" if settings.api.tls else "http"
     ctx.out.warn("cli.listening", url=f"{scheme}://{host}:{settings.api.port}/")

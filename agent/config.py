@@ -50,6 +50,7 @@ __all__ = [
     "LogSettings",
     "ManagerKey",
     "NodeSettings",
+    "RetentionSettings",
     "SecretsSettings",
     "Settings",
     "StoreSettings",
@@ -97,9 +98,13 @@ class SecretsSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """[api]: where uvicorn listens, its TLS pair, how its cookies are marked, trusted proxies."""
+    """[api]: where uvicorn listens, its TLS pair and connection limits, cookies, proxies."""
 
     listen: str
+    max_connections_per_ip: int
+    header_timeout_s: float
+    limit_concurrency: int
+    open_files: int
     secure_cookies: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -157,6 +162,8 @@ class HookSettings:
     replay_window_s: int
     require_source_ip: bool
     neighbour_table: Path | None
+    relay_threads: int
+    relay_per_ip: int
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,14 @@ class AuthSettings:
     token_max_ttl_admin_s: int
     login_name_max_failures: int
     login_hash_slots: int
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """[retention]: how long housekeeping keeps events (audit events are kept forever)."""
+
+    events_days: int
+    refusals_days: int
 
 
 @dataclass(frozen=True)
@@ -204,6 +219,7 @@ class Settings:
     auth: AuthSettings
     ui: UiSettings
     log: LogSettings
+    retention: RetentionSettings
     config_file: Path | None = field(default=None)
 
 
@@ -211,6 +227,7 @@ _SECTIONS: dict[str, type] = {
     "node": NodeSettings, "store": StoreSettings, "secrets": SecretsSettings,
     "api": ApiSettings, "check": CheckSettings, "actions": ActionsSettings,
     "hook": HookSettings, "auth": AuthSettings, "ui": UiSettings, "log": LogSettings,
+    "retention": RetentionSettings,
 }
 
 

@@ -49,6 +49,7 @@ from agent.errors import (
     StaleRequest,
     WrongSourceIp,
 )
+from agent.event_sampler import EventSampler
 from agent.hookauth import HookVerifier, check_source_ip, load_public_key
 from agent.models import ACTOR_HOOK, DeepLinkStatus, EventKind, SeatKey, Server
 from agent.neighbours import NeighbourTable
@@ -78,6 +79,7 @@ NODE_VERSION_TTL_S = 300.0
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CODE = re.compile(r"[A-Za-z0-9]{6,16}")  # DeepLink's rule (cybercafe-and-deeplink.md §3.1)
 _MAX_DEVICE_ID = 64
+_SUCCESS_RESULTS = frozenset({"confirmed", "ok"})  # event results written one row each
 
 
 class HookRefusal(Exception):
@@ -175,6 +177,7 @@ class HookRelay:
         self._version_lock = threading.Lock()
         self._neighbours = neighbours or NeighbourTable(None)
         self._seats: SeatGate = SeatGate(store=store, event=self._event)
+        self.event_sampler = EventSampler(store)
 
     @classmethod
     def from_settings(cls, settings: HookSettings, *, store: Store,
@@ -363,8 +366,16 @@ class HookRelay:
                           "the source's MAC is not the server's inventory MAC")
 
     def _event(self, uuid: str, action: str, result: str, detail: dict[str, Any]) -> None:
-        self._store.events.append(actor=ACTOR_HOOK, kind=EventKind.DEEPLINK, action=action,
-                                  server_uuid=uuid, result=result[:100], detail=detail)
+        # A success is one row each; anything else (a refusal, a node failure, a warning)
+        # is sampled: one row per (server, action, result) a minute, with a repeat count.
+        if result in _SUCCESS_RESULTS:
+            self._store.events.append(actor=ACTOR_HOOK, kind=EventKind.DEEPLINK,
+                                      action=action, server_uuid=uuid, result=result[:100],
+                                      detail=detail)
+            return
+        self.event_sampler.record((uuid, action, result), actor=ACTOR_HOOK,
+                                  kind=EventKind.DEEPLINK, action=action, server_uuid=uuid,
+                                  result=result, detail=detail)
 
     def _node_version(self) -> str:
         """Return the node's version (cached; "" when it cannot be learnt quickly)."""

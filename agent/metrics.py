@@ -7,6 +7,7 @@
 - ``observe_pass(...)``, ``set_verdict_counts(...)``, ``set_bmc_last_success(...)``,
   ``count_check_error(...)``: fed by the monitor;
 - ``observe_action(action, result)``: fed by staff actions;
+- ``count_hook_refusal(code)``: the API counts every refused hook relay request;
 - ``observe_http(route, status, seconds)``: the API calls it once per request (``route`` is
   the route template, e.g. ``/api/v1/servers/{uuid}``, never the raw path: bounded labels);
 - ``render()``: the text for ``GET /metrics`` (serve it with ``CONTENT_TYPE``).
@@ -239,11 +240,14 @@ class Metrics:
             "Password attempts (login, token, password change) by outcome: ok and failed "
             "were hashed; rate_limited and busy were refused before any hash.",
             ("purpose", "outcome"))
+        self.hook_refusals = Counter(p + "hook_refusals_total",
+                                     "Boot-hook relay requests refused, by contract code.",
+                                     ("code",))
         self._families: tuple[_Family, ...] = (
             self.pass_duration, self.pass_last_duration, self.pass_last_end, self.passes,
             self.pass_overruns, self.verdicts, self.bmc_last_success, self.ipmi_latency,
             self.ipmi_errors, self.check_errors, self.actions, self.http_requests,
-            self.http_latency, self.password_attempts)
+            self.http_latency, self.password_attempts, self.hook_refusals)
 
     # --- feeding -----------------------------------------------------------------------
 
@@ -290,6 +294,10 @@ class Metrics:
     def observe_password_attempt(self, purpose: str, outcome: str) -> None:
         """Count one password attempt (``agent.ratelimit.PasswordGate`` ``observe`` hook)."""
         self.password_attempts.inc(purpose=purpose, outcome=outcome)
+
+    def count_hook_refusal(self, code: str) -> None:
+        """Count one refused boot-hook relay request by its contract code."""
+        self.hook_refusals.inc(code=code)
 
     # --- exposition --------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ client (its calls feed the metrics), the node client (+ the client-node client w
 token_public_key`` is set). The CLI uses the same object without starting anything.
 
 ``start_background()`` starts the monitor loop, the registry worker and housekeeping
-(boots seen by the monitor for DeepLink staleness, expired sessions and tokens pruned);
+(boots seen by the monitor for DeepLink staleness, sampled hook events flushed, expired
+sessions and tokens pruned, old events, nonces and readings pruned: ``agent.retention``);
 ``stop()`` stops them and closes every connection; both are idempotent.
 
 Read use-cases: ``list_servers`` (one SQL query: the API list and the dashboard grid),
@@ -42,6 +43,7 @@ from agent.models import (
 from agent.monitor import Monitor
 from agent.registry import Registry
 from agent.registry_worker import RegistryWorker
+from agent.retention import prune_old_records
 from agent.secrets import Sealer
 from agent.store import SCHEMA_VERSION, Store
 from baremetal.client import Client
@@ -162,14 +164,18 @@ class Agent:
 
     def _housekeep(self) -> None:
         every = min(_BOOT_POLL_MAX_S, self.settings.check.interval_s / 2)
-        last_prune = time.monotonic()
+        last_prune = float("-inf")  # retention runs at the first tick, then every 10 min
         while not self._stop.wait(every):
             try:
                 self.boot_watcher.poll()
+                if self.hook_relay is not None:
+                    self.hook_relay.event_sampler.flush_due()
                 if time.monotonic() - last_prune >= _PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     self.store.sessions.prune_expired()
                     self.store.tokens.prune_expired()
+                    pruned = prune_old_records(self.store, self.settings)
+                    _LOGGER.debug("housekeeping pruned %s", pruned)
             except AgentError as exc:
                 _LOGGER.warning("housekeeping: %s", exc.message())
             except Exception:

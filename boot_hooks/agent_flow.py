@@ -27,6 +27,7 @@ from boot_hooks.keys import load_or_create_seat_key, read_seed_file
 from boot_hooks.logs import mask_device_id
 from boot_hooks.node import is_relay_version, probe_version
 from boot_hooks.relay import (
+    AgentBusy,
     AgentClient,
     AgentNodeDown,
     AgentNotConnectedYet,
@@ -42,7 +43,7 @@ from boot_hooks.retry import Deadline, retry_until
 __all__ = ["run_agent"]
 
 _LOGGER = logging.getLogger(__name__)
-_RETRYABLE = (AgentUnreachable, AgentNodeDown, AgentNotConnectedYet)
+_RETRYABLE = (AgentUnreachable, AgentNodeDown, AgentBusy, AgentNotConnectedYet)
 
 
 def run_agent(config: HookConfig, remember_secret: Remember) -> Outcome:

@@ -19,8 +19,9 @@ also checks that the request comes from the server's registered IP.
 - ``GET /api/v1/hook/whoami?ip=..&mac=..`` -> ``{"node_id": ..., "node_version"?: ...}``
 - ``POST /api/v1/hook/deeplink`` ``{"node_id", "device_password", "device_id"?}`` ->
   ``{"status": "confirmed", "rotated_at"}``; errors are ``{"error": {"code", "message"}}``
-  with 400/401/403/409/502/503/504 (403 ``seat_not_enrolled``: enroll; ``seat_pending``
-  and 409 ``device_id_changed``: staff must approve, exit 7).
+  with 400/401/403/409/429/502/503/504 (403 ``seat_not_enrolled``: enroll; ``seat_pending``
+  and 409 ``device_id_changed``: staff must approve, exit 7; 429 ``busy``: the agent's
+  relay is full, retried like 502 until the deadline).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ __all__ = [
     "ENROLL_PATH",
     "SEAT_KEY_HEADER",
     "WHOAMI_PATH",
+    "AgentBusy",
     "AgentClient",
     "AgentNodeDown",
     "AgentNotConnectedYet",
@@ -85,6 +87,10 @@ class AgentUnreachable(NodeDown):
 
 class AgentNodeDown(NodeDown):
     """The agent could not reach the node: 502 ``node_unreachable`` (retryable)."""
+
+
+class AgentBusy(NodeDown):
+    """429 ``busy``: the agent's relay is full or already serving this PC (retryable)."""
 
 
 class AgentNotConnectedYet(DeepLinkDown):
@@ -357,4 +363,6 @@ def _error_for(answer: _Answer) -> Exception:
         return NotConfirmed(text)
     if answer.status == 502:
         return AgentNodeDown(text)
+    if answer.status == 429:
+        return AgentBusy(text)
     return AgentUnreachable(text)

@@ -41,6 +41,7 @@ from agent.api import (
     routes_users,
 )
 from agent.api.errors import install_error_handlers
+from agent.api.hook_gate import HookGate
 from agent.api.rendering import RowRenderer
 from agent.api.schemas import ErrorOut
 
@@ -147,6 +148,8 @@ def create_app(agent: Agent, *, background: bool = False) -> FastAPI:
     app.state.agent = agent
     app.state.default_lang = agent.settings.ui.default_lang
     app.state.row_renderer = RowRenderer()
+    app.state.hook_gate = HookGate.from_settings(
+        agent.settings.hook, agent.hook_relay.event_sampler if agent.hook_relay else None)
     install_error_handlers(app)
     app.include_router(routes_system.root_router)
     app.include_router(_api_router())

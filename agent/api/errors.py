@@ -6,7 +6,8 @@
 - ``BaremetalError`` leaves (node and BMC failures that reach a route) are mapped by
   ``_BAREMETAL`` below: the node unreachable or wrong is 502, a BMC that does not answer 503.
 - The boot-hook relay's refusals (``HookRefusal``) keep the contract's status, code and
-  English message exactly (tests/contract/hook_relay.json).
+  English message exactly (tests/contract/hook_relay.json); each is counted by code in
+  ``bm_agent_hook_refusals_total``, and 429 ``busy`` carries ``Retry-After``.
 - FastAPI's request validation and Starlette's HTTP errors (unknown route, wrong method) get
   the same shape. Validation answers name the field, never echo the value sent: it may be a
   password.
@@ -113,9 +114,15 @@ async def _baremetal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status)
 
 
-async def _hook_refusal(_request: Request, exc: Exception) -> JSONResponse:
+async def _hook_refusal(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HookRefusal)
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+    agent = getattr(request.app.state, "agent", None)
+    if agent is not None:
+        agent.metrics.count_hook_refusal(exc.code)
+    retry_after = getattr(exc, "retry_after_s", None)  # 429 busy (agent.api.hook_gate)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status,
+                        headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

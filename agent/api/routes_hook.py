@@ -7,10 +7,13 @@ trusted_proxies`` (``agent.api.deps.client_ip``). ``enroll`` is signed by the ca
 token; whoami and deeplink by the PC's approved seat key, named in ``X-BM-Seat-Key``
 (``agent.hook_seats``). Refusals answer the contract's status
 and code. 404 ``hook_relay_disabled`` when ``[hook] token_public_key`` is not configured.
+Every relay call goes through ``agent.api.hook_gate.gated`` (its own bounded pool, per-server
+and per-address caps, 429 ``busy`` at once when full).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -23,6 +26,7 @@ from agent.api.deps import (
     request_target,
     trusted_forwarded_for,
 )
+from agent.api.hook_gate import gated, publish_seat
 from agent.api.schemas import ErrorOut
 from agent.hook_relay import HookRefusal, HookRelay, SignedRequest
 from agent.hookauth import HEADER_NONCE, HEADER_SEAT_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP
@@ -30,7 +34,7 @@ from agent.hookauth import HEADER_NONCE, HEADER_SEAT_KEY, HEADER_SIGNATURE, HEAD
 __all__ = ["router"]
 
 router = APIRouter(prefix="/hook", tags=["hook"], responses={
-    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 502, 503, 504)})
+    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 429, 502, 503, 504)})
 
 _PROXY_HEADERS = ("x-forwarded-for", "x-real-ip", "forwarded")
 _DEEPLINK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
@@ -67,23 +71,26 @@ def _signed(request: Request, body: bytes) -> SignedRequest:
 
 
 @router.get("/whoami")
-def whoami(request: Request, body: RawBody, agent: AgentDep,
+async def whoami(request: Request, body: RawBody, agent: AgentDep,
            ip: str = Query("", max_length=64, description="the hook's IP (informational)"),
            mac: str = Query("", max_length=400, description="its MACs, comma-separated")
            ) -> dict[str, Any]:
     """Tell the calling PC which server it is (decided by the TCP source IP)."""
     del ip  # informational only: the TCP source address decides
-    return _relay(agent).whoami(_signed(request, body), macs=mac.split(","))
+    call = partial(_relay(agent).whoami, _signed(request, body), macs=mac.split(","))
+    return await gated(request, call, seat=f"ip:{client_ip(request)}")
 
 
 @router.post("/deeplink", openapi_extra=_DEEPLINK_BODY)
-def deeplink(request: Request, body: RawBody, agent: AgentDep) -> dict[str, Any]:
+async def deeplink(request: Request, body: RawBody, agent: AgentDep) -> dict[str, Any]:
     """Publish the PC's new DeepLink code with the server key we hold; confirm it."""
-    return _relay(agent).publish(_signed(request, body))
+    call = partial(_relay(agent).publish, _signed(request, body))
+    return await gated(request, call, seat=publish_seat(body))
 
 
 @router.post("/enroll", openapi_extra=_ENROLL_BODY, status_code=202)
-def enroll(request: Request, body: RawBody, agent: AgentDep) -> JSONResponse:
+async def enroll(request: Request, body: RawBody, agent: AgentDep) -> JSONResponse:
     """Enroll the PC's seat key (café token): pending until staff approve it."""
-    status, answer = _relay(agent).enroll(_signed(request, body))
+    call = partial(_relay(agent).enroll, _signed(request, body))
+    status, answer = await gated(request, call)
     return JSONResponse(answer, status_code=status)

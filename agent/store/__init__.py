@@ -12,9 +12,9 @@ Repositories (keyword-only arguments, typed results from ``agent.models``):
   verify_sealer (does the key open every sealed value? run it after a restore), remove
 - ``store.intents``  IntentRepo: set_power, set_boot, get, all
 - ``store.checks``   CheckRepo: record (a batch of CheckResult -> VerdictChange list),
-  history, latest, verdict, verdicts, verdict_counts, reading_count
+  history, latest, verdict, verdicts, verdict_counts, reading_count, prune_history
 - ``store.status``   StatusRepo: find, get (server + verdict + newest reading)
-- ``store.events``   EventRepo: append, get, page, latest_id, prune
+- ``store.events``   EventRepo: append, get, page, latest_id, prune, prune_sampled
 - ``store.outbox``   OutboxRepo: enqueue, claim, complete, fail, release_claims, retry, get,
   find, counts, next_due_at, prune_done
 - ``store.users`` / ``store.tokens`` / ``store.sessions``: accounts storage for agent.auth

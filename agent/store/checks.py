@@ -151,6 +151,16 @@ class CheckRepo(Repo):
         counts.update({Verdict(name): n for name, n in rows})
         return counts
 
+    def prune_history(self, *, keep_per_server: int) -> int:
+        """Delete every server's readings beyond its newest ``keep_per_server``; return count."""
+        if keep_per_server < 1:
+            raise ValidationError(field="keep_per_server", reason="must be at least 1")
+        with self._db.write(durable=False) as conn:
+            return conn.execute(
+                "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, row_number()"
+                " OVER (PARTITION BY server_id ORDER BY id DESC) AS newer FROM readings)"
+                " WHERE newer > ?)", (keep_per_server,)).rowcount
+
     def reading_count(self) -> int:
         """Count stored readings (for tests and metrics)."""
         with self._db.read() as conn:

@@ -111,3 +111,11 @@ class EventRepo(Repo):
             cursor = conn.execute(f"DELETE FROM events WHERE ts < ? AND kind IN ({marks})",  # noqa: S608
                                   (older_than, *[str(k) for k in kinds]))
             return cursor.rowcount
+
+    def prune_sampled(self, *, older_than: float) -> int:
+        """Delete sampled events (detail ``"sampled": true``, never audit) older than that."""
+        with self._db.write(durable=False) as conn:
+            return conn.execute(
+                "DELETE FROM events WHERE ts < ? AND kind != ? AND"
+                " json_extract(detail, '$.sampled') = 1",
+                (older_than, str(EventKind.AUDIT))).rowcount

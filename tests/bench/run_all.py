@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-BENCHES = ("ipmi_read", "crosscheck", "slow_bmc", "hook", "dashboard", "load")
+BENCHES = ("ipmi_read", "crosscheck", "slow_bmc", "hook", "dashboard", "load", "slowloris")
 
 
 def run(names: tuple[str, ...] = BENCHES) -> dict[str, Any]:

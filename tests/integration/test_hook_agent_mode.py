@@ -156,12 +156,22 @@ def test_not_connected_is_retried_until_deeplink_connects(spawn, tmp_path, stand
 @pytest.mark.parametrize(("refusal", "code"), [
     (Refusal(503, "deeplink_not_connected", "not connected"), ExitCode.DEEPLINK_UNREACHABLE),
     (Refusal(502, "node_unreachable", "node down"), ExitCode.NODE_UNREACHABLE),
+    (Refusal(429, "busy", "the relay is busy with other servers"), ExitCode.NODE_UNREACHABLE),
 ])
 def test_retryable_refusals_give_up_at_the_deadline(spawn, tmp_path, standin, refusal, code):
     agent = standin(Publisher(*[refusal] * 1000))
     run = run_hook(spawn, config(tmp_path, agent.url, deadlines={"deeplink_s": 1.5}))
     assert run.returncode == code, run.log
     assert run.elapsed_s < 1.5 + 2.5
+
+
+def test_a_busy_agent_is_retried(spawn, tmp_path, standin):
+    busy = Refusal(429, "busy", "a relay call for this server is already in progress")
+    publisher = Publisher(busy, busy)
+    agent = standin(publisher)
+    run = run_hook(spawn, config(tmp_path, agent.url))
+    assert run.returncode == ExitCode.OK, run.log
+    assert len(publisher.calls) == 3
 
 
 def test_not_confirmed_is_not_retried(spawn, tmp_path, standin):

@@ -22,8 +22,9 @@ appear within seconds. Every process is stopped by PID at teardown (``spawn``).
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,13 @@ class AgentProc:
         return answer.json()
 
 
+# Set the soft open-files limit, then exec the command (same PID: stopped as usual).
+_SOFT_NOFILE_EXEC = (
+    "import os, resource, sys; hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), hard)); "
+    "os.execv(sys.argv[2], sys.argv[2:])")
+
+
 def _write_config(tmp: Path, *, node_url: str, node_dat: Path, port: int,
                   hook_public_file: Path | None, overrides: dict[str, Any]) -> Path:
     values: dict[str, Any] = {
@@ -191,11 +199,14 @@ def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | N
                 users: dict[str, tuple[Role, str]] | None = None,
                 config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
                 before_start: Callable[[Settings], Any] | None = None,
-                tls: bool = False) -> AgentProc:
+                tls: bool = False, open_files_soft: int | None = None,
+                command: Sequence[str] | None = None) -> AgentProc:
     """Prepare config, key, store and users in ``tmp_path/agent``; run ``bm-agent serve``.
 
     ``before_start(settings)`` may seed the store (closed again) before the agent starts.
     ``tls``: serve HTTPS with a fresh self-signed certificate for 127.0.0.1.
+    ``open_files_soft`` starts it with that soft RLIMIT_NOFILE (systemd's default is 1024);
+    ``command`` replaces ``python -m agent serve`` (it gets ``--config FILE`` appended).
     """
     tmp = tmp_path / "agent"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -220,8 +231,10 @@ def start_agent(spawn: Callable[..., Proc], tmp_path: Path, *, node_url: str | N
     tokens = _prepare_store(settings, users)
     if before_start is not None:
         before_start(settings)
-    proc = spawn(python_module("agent", "serve", "--config", str(path)), name="agent",
-                 env={"BM_AGENT_CONFIG": "", **(env or {})})
+    args = [*(command or python_module("agent", "serve")), "--config", str(path)]
+    if open_files_soft is not None:
+        args = [sys.executable, "-c", _SOFT_NOFILE_EXEC, str(open_files_soft), *args]
+    proc = spawn(args, name="agent", env={"BM_AGENT_CONFIG": "", **(env or {})})
     scheme = "https" if tls else "http"
     handle = AgentProc(url=f"{scheme}://127.0.0.1:{port}", config_path=path,
                        settings=settings, proc=proc, tokens=tokens,
