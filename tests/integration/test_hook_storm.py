@@ -3,7 +3,8 @@
 As found: 45 concurrent signed publishes for PCs whose node never confirms the new code (here
 the simulated DeepLink refuses every new password, so the relay waits its full 20 s) held 40
 of the API's request threads, and ``/healthz`` and the staff's ``GET /api/v1/servers`` took
-17 s. And 432 signed wrong-source publishes a second wrote one event row each. Now the relay
+17 s. And 432 signed wrong-source publishes a second wrote one event row each (here: signed
+with PC 61's approved seat key, from another address). Now the relay
 runs in its own pool (``[hook] relay_threads``, 2 here), one call per server and two per
 source address; the rest are answered 429 ``busy`` at once, and refusals are sampled into
 events while the metric counts every one.
@@ -21,6 +22,7 @@ from boot_hooks.relay import DEEPLINK_PATH, encode_body
 from tests.integration.test_hook_relay import register, signed
 from tests.support.agentproc import SourceAddressAdapter
 from tests.support.emulator import start_emulator
+from tests.support.seats import provision_seat
 
 PCS = (("pc-61", "127.0.0.61"), ("pc-62", "127.0.0.62"), ("pc-63", "127.0.0.63"))
 ATTACKER_IP = "127.0.0.70"
@@ -33,6 +35,7 @@ def stalled(module_agent_proc, module_spawn, tmp_path_factory):
     emu = start_emulator(module_spawn, tmp_path_factory.mktemp("storm"))
     agent = module_agent_proc(emulator=emu, config={"hook.relay_threads": 2})
     node_ids = register(agent, *PCS)
+    seats = {ip: provision_seat(agent, uuid, ip) for uuid, ip in PCS}
     links = []
     for uuid, ip in PCS:
         link = SimulatedDeepLink((emu.deeplink_host, emu.deeplink_port), device_id=uuid[-2:] * 5,
@@ -41,14 +44,15 @@ def stalled(module_agent_proc, module_spawn, tmp_path_factory):
         link.start()
         links.append(link)
         assert link.wait_until(lambda d: d.connected, 5)
-    yield agent, {ip: node_ids[uuid] for uuid, ip in PCS}
+    yield agent, {ip: node_ids[uuid] for uuid, ip in PCS}, seats
     for link in links:
         link.stop()
 
 
-def publish(agent, node_id, source_ip, code, session=None):
+def publish(agent, node_id, source_ip, code, seat, session=None):
+    """Publish signed with the seat key ``seat`` (a seed), sent from ``source_ip``."""
     body = encode_body({"node_id": node_id, "device_password": code})
-    headers = signed(agent, "POST", DEEPLINK_PATH, body)
+    headers = signed(agent, "POST", DEEPLINK_PATH, body, seat=seat)
     sess = session or requests.Session()
     sess.trust_env = False
     sess.mount("http://", SourceAddressAdapter(source_ip))
@@ -70,13 +74,13 @@ def refusals(agent):
 
 
 def test_a_flood_of_wrong_source_publishes_is_counted_and_sampled(stalled):
-    agent, node_ids = stalled
+    agent, node_ids, seats = stalled
     target = node_ids["127.0.0.61"]
     before = refusals(agent).get("forbidden_source", 0)
     events_before = agent.get("/api/v1/events", params={"kind": "deeplink", "limit": 500}
                               ).json()["items"]
     with requests.Session() as sess:
-        codes = [publish(agent, target, ATTACKER_IP, f"Flood{n:05d}", sess)[0].status_code
+        codes = [publish(agent, target, ATTACKER_IP, f"Flood{n:05d}", seats["127.0.0.61"], sess)[0].status_code
                  for n in range(500)]
     assert codes == [403] * 500
     assert refusals(agent)["forbidden_source"] - before == 500
@@ -90,8 +94,9 @@ def test_a_flood_of_wrong_source_publishes_is_counted_and_sampled(stalled):
 
 @pytest.mark.slow
 def test_45_stalled_publishes_leave_the_api_answering(stalled):
-    agent, node_ids = stalled
-    jobs = [(node_ids[ip], ip, f"Storm{ip[-2:]}x{n:03d}") for n in range(15) for _uuid, ip in PCS]
+    agent, node_ids, seats = stalled
+    jobs = [(node_ids[ip], ip, f"Storm{ip[-2:]}x{n:03d}", seats[ip]) for n in range(15)
+            for _uuid, ip in PCS]
     assert len(jobs) == 45
     with ThreadPoolExecutor(len(jobs)) as pool:
         storm = [pool.submit(publish, agent, *job) for job in jobs]
