@@ -24,6 +24,7 @@ from boot_hooks.relay import DEEPLINK_PATH, WHOAMI_PATH, encode_body
 from tests.integration.test_hook_relay import send, signed
 from tests.support.drip import DripPeer, header_drip
 from tests.support.hook_run import run_hook, write_hook_config, write_key
+from tests.support.seats import provision_seat
 
 SLACK_S = 1.0
 PC_IP = "127.0.0.61"
@@ -68,14 +69,15 @@ def relay_agent(drip, agent_proc):
     pc = new_node_keypair()
     agent = agent_proc(node_url=drip.url, before_start=_seed_registered_pc(pc.node_id,
                                                                            pc.private_key))
-    return agent, pc.node_id
+    return agent, pc.node_id, provision_seat(agent, "pc-61", PC_IP)
 
 
 def test_agent_relay_whoami_does_not_wait_for_a_dripping_node(relay_agent):
-    agent, node_id = relay_agent
+    agent, node_id, seat = relay_agent
     target = f"{WHOAMI_PATH}?ip={PC_IP}&mac="
     started = time.monotonic()
-    answer = send(agent, "GET", target, signed(agent, "GET", target), source_ip=PC_IP)
+    answer = send(agent, "GET", target, signed(agent, "GET", target, seat=seat),
+                  source_ip=PC_IP)
     elapsed = time.monotonic() - started
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"node_id": node_id}  # no node_version: the node never answered
@@ -83,11 +85,11 @@ def test_agent_relay_whoami_does_not_wait_for_a_dripping_node(relay_agent):
 
 
 def test_agent_relay_publish_gives_up_on_a_dripping_node_in_time(relay_agent):
-    agent, node_id = relay_agent
+    agent, node_id, seat = relay_agent
     body = encode_body({"node_id": node_id, "device_password": "Drip0Code1"})
     started = time.monotonic()
-    answer = send(agent, "POST", DEEPLINK_PATH, signed(agent, "POST", DEEPLINK_PATH, body),
-                  body, source_ip=PC_IP)
+    answer = send(agent, "POST", DEEPLINK_PATH,
+                  signed(agent, "POST", DEEPLINK_PATH, body, seat=seat), body, source_ip=PC_IP)
     elapsed = time.monotonic() - started
     assert answer.status_code == 502, answer.text
     assert answer.json()["error"]["code"] == "node_unreachable"
