@@ -295,7 +295,8 @@ KEYS: tuple[Key, ...] = (
        "that IP is locked for that name (the user's own PC keeps working).", 5),
     _k("auth", "login_name_max_failures", _number(int, 1, 100000), "an integer, 1 to 100000",
        "Failed logins for one user name from all IPs together within login_window_s\n"
-       "before the name is locked everywhere (a guess spread over many IPs).", 50),
+       "before the name is locked (a guess spread over many IPs); never for an IP the\n"
+       "user logged in from within the last 30 days.", 50),
     _k("auth", "login_hash_slots", _number(int, 1, 16), "an integer, 1 to 16",
        "Password checks (argon2id, 64 MiB each) running at once; more answer 429 at once.",
        2),

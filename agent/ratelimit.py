@@ -8,7 +8,9 @@ keeps three failure counters for a password attempt:
   security issue 10: five wrong logins from anywhere used to lock the admin out);
 - ``ip``, ``ip_max_failures``: one address spraying many names;
 - ``name``, ``name_max_failures`` (much higher): the slow global brake on one name, for a
-  guess spread over many addresses.
+  guess spread over many addresses. It does not apply to an address the name logged in
+  from successfully within ``known_s`` (30 days): a guesser with many addresses can lock
+  the name for strangers, never for the real user at their usual PC.
 
 ``reserve(name=, source_ip=) -> Attempt`` checks the three counters and, in the same locked
 step, books the attempt as a failure before any password is hashed: N parallel requests for
@@ -75,18 +77,31 @@ class LoginRateLimiter:
 
     def __init__(self, *, max_failures: int = 5, ip_max_failures: int = 20,
                  name_max_failures: int = 50, window_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000,
+                 known_s: float = 30 * 86400.0) -> None:
         self._limits = {"pair": max_failures, "ip": ip_max_failures, "name": name_max_failures}
         self._window_s = window_s
         self._clock = clock
         self._max_keys = max_keys
+        self._known_s = known_s
         self._failures: OrderedDict[_Key, deque[float]] = OrderedDict()
+        self._known: OrderedDict[_Key, float] = OrderedDict()  # pair -> last good login
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _keys(name: str, source_ip: str) -> tuple[_Key, _Key, _Key]:
+    def _keys(self, name: str, source_ip: str) -> tuple[_Key, ...]:
+        """Return the counters an attempt touches (called under the lock)."""
         folded = name.casefold()
-        return ("pair", f"{folded}\x00{source_ip}"), ("ip", source_ip), ("name", folded)
+        pair = ("pair", f"{folded}\x00{source_ip}")
+        good_at = self._known.get(pair)
+        if good_at is not None and self._clock() - good_at < self._known_s:
+            return pair, ("ip", source_ip)  # the user's own address: no global name brake
+        return pair, ("ip", source_ip), ("name", folded)
+
+    def _remember_good(self, pair: _Key) -> None:
+        self._known.pop(pair, None)
+        self._known[pair] = self._clock()
+        while len(self._known) > self._max_keys:
+            self._known.popitem(last=False)
 
     def check(self, *, name: str, source_ip: str) -> None:
         """Raise RateLimited if the pair, the IP or the name is locked now (books nothing)."""
@@ -95,8 +110,8 @@ class LoginRateLimiter:
 
     def reserve(self, *, name: str, source_ip: str) -> Attempt:
         """Check and book one attempt atomically; raise RateLimited if locked."""
-        keys = self._keys(name, source_ip)
         with self._lock:
+            keys = self._keys(name, source_ip)
             now = self._clock()
             self._raise_if_locked(keys, now)
             self._append(keys, now)
@@ -134,6 +149,7 @@ class LoginRateLimiter:
                     stamps.remove(stamp)
             if clear_pair:
                 self._failures.pop(keys[0], None)
+                self._remember_good(keys[0])
 
     def record_failure(self, *, name: str, source_ip: str) -> None:
         """Count one failed login for the pair, the IP and the name."""
@@ -143,7 +159,9 @@ class LoginRateLimiter:
     def record_success(self, *, name: str, source_ip: str) -> None:
         """Forget the pair's failures (the IP's and the name's count down by themselves)."""
         with self._lock:
-            self._failures.pop(self._keys(name, source_ip)[0], None)
+            pair = self._keys(name, source_ip)[0]
+            self._failures.pop(pair, None)
+            self._remember_good(pair)
 
     def tracked_keys(self) -> int:
         """Count the counters held (for tests and metrics)."""

@@ -118,6 +118,26 @@ def test_the_name_has_a_slower_global_limit(clock: Clock) -> None:
     limiter.check(name="other", source_ip="10.0.2.1")
 
 
+def test_a_guess_over_many_addresses_never_locks_the_user_at_their_known_pc(clock: Clock) -> None:
+    # Ten aliased addresses on the LAN, five wrong guesses each, reach the name's global
+    # limit: strangers are locked, the admin at the PC they logged in from last week is not.
+    limiter = LoginRateLimiter(max_failures=5, ip_max_failures=100, name_max_failures=50,
+                               window_s=300, clock=clock, known_s=30 * 86400)
+    limiter.reserve(name="admin", source_ip="10.0.0.9").succeeded()
+    clock.now += 7 * 86400
+    for host in range(10):
+        fail(limiter, "admin", f"10.0.1.{host}", 5)
+    with pytest.raises(RateLimited):
+        limiter.check(name="admin", source_ip="10.0.2.1")
+    limiter.reserve(name="admin", source_ip="10.0.0.9").succeeded()
+    # Known only for known_s: after 30 days without a login the global brake applies again.
+    clock.now += 31 * 86400
+    for host in range(10):
+        fail(limiter, "admin", f"10.0.3.{host}", 5)
+    with pytest.raises(RateLimited):
+        limiter.check(name="admin", source_ip="10.0.0.9")
+
+
 def test_gate_bounds_parallel_hashes_and_counts_outcomes(clock: Clock) -> None:
     seen: list[tuple[str, str]] = []
     gate = PasswordGate(slots=1, observe=lambda purpose, outcome: seen.append((purpose, outcome)))
