@@ -53,7 +53,9 @@ def login(agent: AgentProc, name: str, password: str, source_ip: str | None = No
 
 
 def test_parallel_wrong_logins_get_five_password_checks_and_bounded_memory(agent_proc):
-    agent = agent_proc(hook=False)
+    # The per-address connection cap (64) would reset most of 200 parallel requests from one
+    # address; raised here so every guess reaches the login limiter, as from many addresses.
+    agent = agent_proc(hook=False, config={"api.max_connections_per_ip": 4 * PARALLEL})
     pid = agent.proc.pid
     before_kib = status_kib(pid, "VmRSS")
 
