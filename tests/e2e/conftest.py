@@ -1,4 +1,4 @@
-"""Browser-test fixtures: one demo café per module, one headless Chromium per session.
+"""Browser-test fixtures: one demo café per module, one headless Chromium for the package.
 
 Chromium is the Debian package (``/usr/bin/chromium``), driven by Playwright; nothing is
 downloaded (no ``playwright install``). Tests are skipped when either is missing.
@@ -21,8 +21,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
 DESKTOP = {"width": 1366, "height": 860}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    # Package scope, not session: Playwright's sync API keeps an asyncio loop running in the
+    # main thread until it stops, and later tests (tests/unit) run event loops of their own.
     """One headless Chromium for the whole run."""
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (Debian package chromium)")
