@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from agent.api.deps import AgentDep, Viewer
 from agent.api.schemas import DeepLinkListOut, DeepLinkOut, ErrorOut, deeplink_out
-from agent.deeplink_status import STALE, deeplink_views
+from agent.monitor.deeplink_status import STALE, deeplink_views
 
 __all__ = ["router"]
 

@@ -1,4 +1,4 @@
-"""Seat keys and DeepLink device_id changes: staff list and decide (``agent.seats``).
+"""Seat keys and DeepLink device_id changes: staff list and decide (``agent.hook.seats``).
 
 - ``GET /seats?state=pending`` (viewer): seat keys, newest first, and the pending
   device_id changes;
@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.api.deps import AgentDep, Operator, Viewer
 from agent.api.schemas import ErrorOut
+from agent.hook.seats import Seats
 from agent.models import SeatState
-from agent.seats import Seats
 
 __all__ = ["router"]
 

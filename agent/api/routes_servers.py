@@ -35,8 +35,8 @@ from agent.api.schemas import (
 )
 from agent.errors import AlreadyExists, ServerNotFound, ValidationError
 from agent.i18n import translate
-from agent.inventory import ImportReport, RowError, parse_inventory, parse_json
 from agent.models import RegistrationState, Verdict
+from agent.registry.inventory import ImportReport, RowError, parse_inventory, parse_json
 from agent.secrets import Secret
 
 __all__ = ["router", "row_error_out"]

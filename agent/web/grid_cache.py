@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.deeplink_status import freshness
 from agent.models import ServerStatus, Verdict
+from agent.monitor.deeplink_status import freshness
 from agent.store import Store
 
 __all__ = ["GridBody", "GridCache", "grid_row"]

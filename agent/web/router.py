@@ -24,8 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from agent.accounts.auth import Principal
 from agent.api.deps import SESSION_COOKIE, client_ip
-from agent.auth import Principal
 from agent.errors import AgentError, AuthFailed, CsrfFailed, RateLimited, ServerNotFound
 from agent.i18n import translate, translate_error
 from agent.secrets import Secret
@@ -44,7 +44,7 @@ from agent.web.pages import STATIC, Page, render_login, render_page
 from agent.web.ui_api import build_ui_api_router
 
 if TYPE_CHECKING:
-    from agent.service import Agent
+    from agent.app import Agent
 
 __all__ = ["build_web_router"]
 

@@ -25,12 +25,12 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from agent.accounts.auth import Authenticator
 from agent.api.deps import MAX_ID
 from agent.api.schemas import deeplink_out, event_out, intent_out, reading_out, server_row
-from agent.auth import Authenticator
-from agent.deeplink_status import deeplink_views
 from agent.errors import ValidationError
 from agent.models import EventKind
+from agent.monitor.deeplink_status import deeplink_views
 from agent.store import Store
 from agent.web.access import api_principal
 from agent.web.grid_cache import GridCache
