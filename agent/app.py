@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +30,21 @@ from agent.actions.service import Actions
 from agent.config import Settings, read_node_dat
 from agent.errors import AgentError
 from agent.hook.relay import HookRelay
+from agent.hook.seats import Seats
 from agent.metrics import Metrics
 from agent.models import (
     ACTOR_SYSTEM,
+    ApiToken,
+    DeepLinkStatus,
     EventKind,
+    EventPage,
+    OutboxState,
     ReadingRecord,
     RegistrationState,
+    Server,
     ServerIntent,
     ServerStatus,
+    User,
     Verdict,
 )
 from agent.monitor.deeplink_status import BootWatcher, DeepLinkView, deeplink_views
@@ -90,6 +98,7 @@ class Agent:
         self.auth = auth
         self.hook_relay = hook_relay
         self.boot_watcher = BootWatcher(store)
+        self.seats = Seats(store)
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self._closed = False
@@ -219,3 +228,45 @@ class Agent:
             "outbox": {str(k): v for k, v in self.store.outbox.counts().items()},
             "hook_relay": self.hook_relay is not None,
         }
+
+    # Reads for presentation: agent.api, agent.web and agent.cli never import agent.store.
+
+    def server_statuses(self) -> list[ServerStatus]:
+        """Return every server's status row (registration, newest reading, verdict)."""
+        return self.store.status.find()
+
+    def deeplink_statuses(self) -> tuple[set[str], list[DeepLinkStatus]]:
+        """Return the device ids more than one server reports, and every DeepLink status."""
+        duplicated = set(self.store.deeplink.duplicate_device_ids())
+        return duplicated, self.store.deeplink.all()
+
+    def events_page(self, *, before_id: int | None = None, limit: int = 50,
+                    server_uuid: str | None = None, kinds: Collection[EventKind] | None = None,
+                    action: str | None = None, since_ts: float | None = None) -> EventPage:
+        """Return up to ``limit`` events older than ``before_id``, newest first, filtered."""
+        return self.store.events.page(before_id=before_id, limit=limit, server_uuid=server_uuid,
+                                      kinds=kinds, action=action, since_ts=since_ts)
+
+    def server(self, uuid: str) -> Server:
+        """Return one inventory row (``ServerNotFound`` if there is none)."""
+        return self.store.servers.get_by_uuid(uuid=uuid)
+
+    def server_status(self, server_id: int) -> ServerStatus:
+        """Return one server's status row (registration, newest reading, verdict)."""
+        return self.store.status.get(server_id=server_id)
+
+    def deeplink_views(self, *, uuid: str | None = None) -> list[DeepLinkView]:
+        """Return the DeepLink status of every server, or of the one with ``uuid``."""
+        return deeplink_views(self.store, uuid=uuid)
+
+    def outbox_summary(self) -> tuple[dict[OutboxState, int], float | None]:
+        """Return the registry outbox's item count per state and when the next item is due."""
+        return self.store.outbox.counts(), self.store.outbox.next_due_at()
+
+    def user(self, name: str) -> User:
+        """Return one staff user (``NotFound`` if there is none)."""
+        return self.store.users.get(name=name)
+
+    def tokens_of(self, user_id: int) -> list[ApiToken]:
+        """Return a user's API tokens (their metadata: the tokens themselves are not kept)."""
+        return self.store.tokens.for_user(user_id=user_id)
