@@ -22,6 +22,7 @@ sysdeps:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check agent baremetal boot_hooks tests
 	$(VENV)/bin/mypy agent baremetal boot_hooks
+	$(VENV)/bin/lint-imports
 
 test: sysdeps $(STAMP) lint
 	$(PY) -m pytest -q
@@ -36,4 +37,4 @@ demo: sysdeps $(STAMP)
 	$(VENV)/bin/bm-agent demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache test-artifacts

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from baremetal.ipmi import BmcAddress
+from baremetal.ipmi.client import BmcAddress
 
 __all__ = ["CONTENT_TYPE", "Counter", "Gauge", "Histogram", "Metrics"]
 
@@ -292,7 +292,7 @@ class Metrics:
         self.http_latency.observe(seconds, route=route)
 
     def observe_password_attempt(self, purpose: str, outcome: str) -> None:
-        """Count one password attempt (``agent.ratelimit.PasswordGate`` ``observe`` hook)."""
+        """Count one password attempt (``PasswordGate.observe`` hook, agent.accounts.ratelimit)."""
         self.password_attempts.inc(purpose=purpose, outcome=outcome)
 
     def count_hook_refusal(self, code: str) -> None:

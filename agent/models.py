@@ -3,7 +3,7 @@
 Enums (``StrEnum``: the value is what the store and the API carry):
 ``Role`` (viewer < operator < admin, ``Role.allows``), ``RegistrationState``,
 ``EventKind``, ``OutboxState``, ``PowerState``, and ``Verdict`` (re-exported from
-``agent.crosscheck`` so there is one definition).
+``agent.monitor.crosscheck`` so there is one definition).
 
 Records (frozen; timestamps are Unix epoch seconds as float, UTC):
 ``Server``, ``ServerCredentials`` (secrets as ``Secret``), ``UpsertResult``,
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from agent.crosscheck import Verdict
+from agent.monitor.crosscheck import Verdict
 from agent.secrets import Secret
 
 __all__ = [

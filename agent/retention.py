@@ -2,7 +2,7 @@
 
 - events older than ``[retention] events_days`` (default 90), except audit events (staff
   actions), which the store never deletes;
-- sampled events (hook refusals and failures, ``agent.event_sampler``) older than
+- sampled events (hook refusals and failures, ``agent.hook.event_sampler``) older than
   ``[retention] refusals_days`` (default 7);
 - hook nonces older than twice ``[hook] replay_window_s`` (plus a minute): a replay that
   old fails the timestamp check anyway;

@@ -4,8 +4,7 @@ The DBC HTTP client and its types are re-exported here; IPMI and the emulator ar
 imported from their own modules.
 """
 
-from baremetal.client import Client
-from baremetal.client_auth import (
+from baremetal.dbc.auth import (
     Auth,
     ManagerAuth,
     MultisigAuth,
@@ -14,7 +13,28 @@ from baremetal.client_auth import (
     SessionAuth,
     WalletAuth,
 )
-from baremetal.client_http import DEFAULT_TIMEOUT_S, LOCAL_TIMEOUT_S
+from baremetal.dbc.client import Client
+from baremetal.dbc.http import DEFAULT_TIMEOUT_S, LOCAL_TIMEOUT_S
+from baremetal.dbc.models import (
+    BOOT_DEVICES,
+    LIST_CAP,
+    POWER_COMMANDS,
+    AddedServer,
+    ApiReply,
+    BareMetalServer,
+    BootdevResult,
+    DeepLinkInfo,
+    DeleteResult,
+    NewServer,
+    NodeInfo,
+    NodeSummary,
+    NodeVersion,
+    PowerResult,
+    RenterServerView,
+    ServerChanges,
+    ServerListing,
+    is_masked,
+)
 from baremetal.errors import (
     ApiError,
     AuthorityRefused,
@@ -34,26 +54,6 @@ from baremetal.errors import (
     TransportError,
     UnknownEndpoint,
     WrongNodeRole,
-)
-from baremetal.models import (
-    BOOT_DEVICES,
-    LIST_CAP,
-    POWER_COMMANDS,
-    AddedServer,
-    ApiReply,
-    BareMetalServer,
-    BootdevResult,
-    DeepLinkInfo,
-    DeleteResult,
-    NewServer,
-    NodeInfo,
-    NodeSummary,
-    NodeVersion,
-    PowerResult,
-    RenterServerView,
-    ServerChanges,
-    ServerListing,
-    is_masked,
 )
 
 __all__ = [

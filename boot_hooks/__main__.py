@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             outcome = run_agent(config, secret_filter.add)
         else:
-            from boot_hooks.flow import run_direct
+            from boot_hooks.direct_flow import run_direct
 
             outcome = run_direct(config, secret_filter.add)
     except HookError as exc:

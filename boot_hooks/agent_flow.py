@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import time
 
-from baremetal.client import Client
+from baremetal.dbc.client import Client
 from boot_hooks.codes import LastCodeStore, make_code
 from boot_hooks.config import HookConfig
+from boot_hooks.direct_flow import Outcome, Remember, local_deeplink, set_locally
 from boot_hooks.errors import AuthRefused, AwaitingApproval
-from boot_hooks.flow import Outcome, Remember, local_deeplink, set_locally
 from boot_hooks.identity import local_identity
 from boot_hooks.keys import load_or_create_seat_key, read_seed_file
 from boot_hooks.logs import mask_device_id

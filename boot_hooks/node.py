@@ -1,6 +1,6 @@
 """The bare-metal node as bm-hook sees it: version probe, signed DeepLink read and set.
 
-Only ``baremetal.client`` (and its errors) is used, per the design's dependency rule.
+Only ``baremetal.dbc.client`` (and its errors) is used, per the design's dependency rule.
 Reference: dbc-protocol.md §2.2 (``/api/v1/`` version), §3.8 (``deeplink``), §3.9
 (``deeplink/set``), §4.3 (both signed by the *server's* own key).
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from baremetal import errors as bm
-from baremetal.client import Client, NodeKeyAuth
+from baremetal.dbc.client import Client, NodeKeyAuth
 from boot_hooks.errors import AuthRefused, ConfigError, DeepLinkDown, NodeDown, NotConfirmed
 from boot_hooks.keys import Seed
 from boot_hooks.retry import Deadline, retry_until

@@ -129,7 +129,7 @@ ensure_user() {
 }
 
 # bm-agent as installed, with the store and key paths redirected into the staging root
-# (the environment wins over the config file, agent/config.py), so that `init` writes the
+# (the environment wins over the config file, agent/config/settings.py), so that `init` writes the
 # final paths into agent.toml but creates the files under $ROOT.
 agent_cli() {
     BM_AGENT_STORE_PATH="$ROOT$STORE" BM_AGENT_SECRETS_KEY_FILE="$ROOT$KEY_FILE" \

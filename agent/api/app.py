@@ -46,8 +46,8 @@ from agent.api.rendering import RowRenderer
 from agent.api.schemas import ErrorOut
 
 if TYPE_CHECKING:
+    from agent.app import Agent
     from agent.metrics import Metrics
-    from agent.service import Agent
 
 __all__ = ["API_PREFIX", "create_app", "route_template"]
 

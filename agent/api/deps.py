@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Annotated, cast
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
+from agent.accounts.auth import Principal, require_role
 from agent.api.errors import request_lang
-from agent.auth import Principal, require_role
+from agent.api.proxies import forwarded_client, is_trusted
 from agent.errors import AuthFailed, ValidationError
 from agent.models import Role
-from agent.proxies import forwarded_client, is_trusted
 
 if TYPE_CHECKING:
-    from agent.service import Agent
+    from agent.app import Agent
 
 __all__ = [
     "CSRF_HEADER",
@@ -84,7 +84,7 @@ def client_ip(request: Request) -> str:
     """Return the client's address: the TCP peer, or whom a trusted proxy forwarded for.
 
     uvicorn runs without proxy headers, so ``request.client`` is the real TCP peer; only a
-    peer listed in ``[api] trusted_proxies`` may name another client (``agent.proxies``).
+    peer listed in ``[api] trusted_proxies`` may name another client (``agent.api.proxies``).
     """
     forwarded = trusted_forwarded_for(request)
     if forwarded is not None:

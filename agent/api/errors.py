@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import AgentError, AuthFailed, RateLimited
-from agent.hook_relay import HookRefusal
+from agent.hook.relay import HookRefusal
 from agent.i18n import DEFAULT_LANG, normalize_lang, translate, translate_error
 from baremetal import errors as bm
 

@@ -33,8 +33,8 @@ from fastapi import Request
 
 from agent.api.deps import client_ip
 from agent.config import HookSettings
-from agent.event_sampler import EventSampler
-from agent.hook_relay import HookRefusal
+from agent.hook.event_sampler import EventSampler
+from agent.hook.relay import HookRefusal
 from agent.models import ACTOR_HOOK, EventKind
 
 __all__ = ["RETRY_AFTER_S", "HookBusy", "HookGate", "gated", "publish_seat"]

@@ -100,14 +100,14 @@ def issue_token(body: TokenIn, request: Request, agent: AgentDep) -> TokenOut:
 @router.get("/tokens", response_model=list[TokenInfoOut])
 def list_tokens(principal: Viewer, agent: AgentDep) -> list[TokenInfoOut]:
     """List the caller's own tokens (never the tokens themselves)."""
-    return [_token_info(t) for t in agent.store.tokens.for_user(user_id=principal.user.id)]
+    return [_token_info(t) for t in agent.tokens_of(principal.user.id)]
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
 def revoke_token(principal: Viewer, agent: AgentDep,
                  token_id: int = Path(ge=1, le=MAX_ID)) -> Response:
     """Revoke one of the caller's tokens (an admin may revoke anyone's)."""
-    own = {t.id for t in agent.store.tokens.for_user(user_id=principal.user.id)}
+    own = {t.id for t in agent.tokens_of(principal.user.id)}
     if token_id not in own and not principal.user.role.allows(Role.ADMIN):
         raise NotFound(str(token_id), kind="token")
     agent.auth.revoke_token(token_id=token_id, actor=principal.user.name)

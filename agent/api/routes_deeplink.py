@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from agent.api.deps import AgentDep, Viewer
 from agent.api.schemas import DeepLinkListOut, DeepLinkOut, ErrorOut, deeplink_out
-from agent.deeplink_status import STALE, deeplink_views
+from agent.monitor.deeplink_status import STALE
 
 __all__ = ["router"]
 
@@ -25,7 +25,7 @@ def deeplink_all(_viewer: Viewer, agent: AgentDep,
                  stale: bool = Query(False, description="only stale or duplicated PCs")
                  ) -> Response:
     """Return every server's DeepLink status and the duplicated device codes."""
-    views = deeplink_views(agent.store)
+    views = agent.deeplink_views()
     if stale:
         views = [v for v in views if v.freshness == STALE or v.duplicate_with]
     duplicates: dict[str, list[str]] = {}
@@ -41,4 +41,4 @@ def deeplink_all(_viewer: Viewer, agent: AgentDep,
             responses={404: {"model": ErrorOut}})
 def deeplink_one(uuid: str, _viewer: Viewer, agent: AgentDep) -> Response:
     """Return one server's DeepLink status."""
-    return JSONResponse(deeplink_out(deeplink_views(agent.store, uuid=uuid)[0]))
+    return JSONResponse(deeplink_out(agent.deeplink_views(uuid=uuid)[0]))

@@ -23,8 +23,8 @@ router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 422: {"
 
 def _page(agent: AgentDep, kinds: list[EventKind], before_id: int | None, limit: int,
           server: str | None, action: str | None, since: float | None) -> Response:
-    page = agent.store.events.page(before_id=before_id, limit=limit, server_uuid=server,
-                                   kinds=kinds or None, action=action, since_ts=since)
+    page = agent.events_page(before_id=before_id, limit=limit, server_uuid=server,
+                             kinds=kinds or None, action=action, since_ts=since)
     return JSONResponse({"items": [event_out(e) for e in page.items],
                          "next_before_id": page.next_before_id})
 

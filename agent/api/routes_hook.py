@@ -2,10 +2,10 @@
 
 No staff login: requests carry an ed25519 signature over the raw request
 (``X-BM-Timestamp``, ``X-BM-Nonce``, ``X-BM-Signature``) and must come from the server's
-registered IP (see ``agent.hook_relay``), directly or through a proxy listed in ``[api]
+registered IP (see ``agent.hook.relay``), directly or through a proxy listed in ``[api]
 trusted_proxies`` (``agent.api.deps.client_ip``). ``enroll`` is signed by the café hook
 token; whoami and deeplink by the PC's approved seat key, named in ``X-BM-Seat-Key``
-(``agent.hook_seats``). Refusals answer the contract's status
+(``agent.hook.seat_gate``). Refusals answer the contract's status
 and code. 404 ``hook_relay_disabled`` when ``[hook] token_public_key`` is not configured.
 Every relay call goes through ``agent.api.hook_gate.gated`` (its own bounded pool, per-server
 and per-address caps, 429 ``busy`` at once when full).
@@ -28,8 +28,8 @@ from agent.api.deps import (
 )
 from agent.api.hook_gate import gated, publish_seat
 from agent.api.schemas import ErrorOut
-from agent.hook_relay import HookRefusal, HookRelay, SignedRequest
-from agent.hookauth import HEADER_NONCE, HEADER_SEAT_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from agent.hook.relay import HookRefusal, HookRelay, SignedRequest
+from agent.hook.signing import HEADER_NONCE, HEADER_SEAT_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 __all__ = ["router"]
 

@@ -1,4 +1,4 @@
-"""Seat keys and DeepLink device_id changes: staff list and decide (``agent.seats``).
+"""Seat keys and DeepLink device_id changes: staff list and decide (``agent.hook.seats``).
 
 - ``GET /seats?state=pending`` (viewer): seat keys, newest first, and the pending
   device_id changes;
@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.api.deps import AgentDep, Operator, Viewer
 from agent.api.schemas import ErrorOut
 from agent.models import SeatState
-from agent.seats import Seats
 
 __all__ = ["router"]
 
@@ -54,28 +53,28 @@ def seats_list(_viewer: Viewer, agent: AgentDep,
                state: Annotated[SeatState | None, Query(description="pending, approved,"
                                                         " rejected")] = None) -> dict[str, Any]:
     """List seat keys and pending DeepLink device_id changes."""
-    return Seats(agent.store).listing(state=state)
+    return agent.seats.listing(state=state)
 
 
 @router.post("/approve")
 def seats_approve(body: SeatSelectionIn, operator: Operator, agent: AgentDep) -> dict[str, Any]:
     """Approve the pending seat key of each selected server."""
-    return _results(Seats(agent.store).decide(uuids=body.uuids, label=body.label,
-                                              approve=True, actor=operator.user.name,
-                                              fingerprints=body.fingerprints))
+    return _results(agent.seats.decide(uuids=body.uuids, label=body.label,
+                                       approve=True, actor=operator.user.name,
+                                       fingerprints=body.fingerprints))
 
 
 @router.post("/reject")
 def seats_reject(body: SeatSelectionIn, operator: Operator, agent: AgentDep) -> dict[str, Any]:
     """Reject the pending seat key of each selected server."""
-    return _results(Seats(agent.store).decide(uuids=body.uuids, label=body.label,
-                                              approve=False, actor=operator.user.name,
-                                              fingerprints=body.fingerprints))
+    return _results(agent.seats.decide(uuids=body.uuids, label=body.label,
+                                       approve=False, actor=operator.user.name,
+                                       fingerprints=body.fingerprints))
 
 
 @router.post("/device-id/approve")
 def device_id_approve(body: SeatSelectionIn, operator: Operator,
                       agent: AgentDep) -> dict[str, Any]:
     """Pin the pending DeepLink device_id of each selected server."""
-    return _results(Seats(agent.store).approve_device_ids(uuids=body.uuids, label=body.label,
-                                                          actor=operator.user.name))
+    return _results(agent.seats.approve_device_ids(uuids=body.uuids, label=body.label,
+                                                   actor=operator.user.name))

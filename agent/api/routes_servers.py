@@ -35,8 +35,8 @@ from agent.api.schemas import (
 )
 from agent.errors import AlreadyExists, ServerNotFound, ValidationError
 from agent.i18n import translate
-from agent.inventory import ImportReport, RowError, parse_inventory, parse_json
 from agent.models import RegistrationState, Verdict
+from agent.registry.inventory import ImportReport, RowError, parse_inventory, parse_json
 from agent.secrets import Secret
 
 __all__ = ["router", "row_error_out"]
@@ -141,13 +141,13 @@ def add_server(body: ServerIn, operator: Operator, agent: AgentDep) -> Response:
     report = _one_row(_row(body))
     uuid = report.servers[0].uuid
     try:
-        agent.store.servers.get_by_uuid(uuid=uuid)
+        agent.server(uuid)
     except ServerNotFound:
         pass
     else:
         raise AlreadyExists(uuid, kind="server")
     agent.registry.import_servers(report, actor=operator.user.name)
-    status = agent.store.status.get(server_id=agent.store.servers.get_by_uuid(uuid=uuid).id)
+    status = agent.server_status(agent.server(uuid).id)
     return JSONResponse(server_row(status), status_code=201)
 
 
@@ -161,7 +161,7 @@ def update_server(uuid: str, body: ServerPatchIn, operator: Operator,
     if isinstance(changes.get("ipmi_password"), SecretStr):
         changes["ipmi_password"] = Secret(changes["ipmi_password"].get_secret_value())
     updated = agent.registry.update_server(uuid, changes, actor=operator.user.name)
-    return JSONResponse(server_row(agent.store.status.get(server_id=updated.id)))
+    return JSONResponse(server_row(agent.server_status(updated.id)))
 
 
 @router.delete("/servers/{uuid}", status_code=202, responses={404: {"model": ErrorOut}})

@@ -59,6 +59,5 @@ def check_now(_operator: Operator, agent: AgentDep) -> dict[str, Any]:
 @api_router.get("/outbox")
 def outbox(_viewer: Viewer, agent: AgentDep) -> dict[str, Any]:
     """Count the registry's outbox items per state (pending work for the node)."""
-    counts = agent.store.outbox.counts()
-    return {"counts": {str(k): v for k, v in counts.items()},
-            "next_due_at": agent.store.outbox.next_due_at()}
+    counts, next_due_at = agent.outbox_summary()
+    return {"counts": {str(k): v for k, v in counts.items()}, "next_due_at": next_due_at}

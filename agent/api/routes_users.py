@@ -39,7 +39,7 @@ def update_user(name: str, body: UserPatchIn, admin: Admin, agent: AgentDep) -> 
     A new password ends the user's sessions and revokes their bearer tokens.
     """
     actor = admin.user.name
-    user = agent.store.users.get(name=name)
+    user = agent.user(name)
     if body.password is not None:
         user = agent.auth.change_password(
             name=user.name, new_password=Secret(body.password.get_secret_value()),

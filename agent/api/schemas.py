@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from agent.deeplink_status import DeepLinkView
 from agent.models import (
     EventRecord,
     ReadingRecord,
@@ -21,6 +20,7 @@ from agent.models import (
     User,
     VerdictRecord,
 )
+from agent.monitor.deeplink_status import DeepLinkView
 
 __all__ = [
     "ActionOut",

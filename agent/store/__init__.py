@@ -17,7 +17,7 @@ Repositories (keyword-only arguments, typed results from ``agent.models``):
 - ``store.events``   EventRepo: append, get, page, latest_id, prune, prune_sampled
 - ``store.outbox``   OutboxRepo: enqueue, claim, complete, fail, release_claims, retry, get,
   find, counts, next_due_at, prune_done
-- ``store.users`` / ``store.tokens`` / ``store.sessions``: accounts storage for agent.auth
+- ``store.users`` / ``store.tokens`` / ``store.sessions``: accounts storage for agent.accounts.auth
 - ``store.nonces``   NonceRepo: remember, prune, count
 - ``store.deeplink`` DeepLinkRepo: record, note_boot, get, all, duplicate_device_ids
 - ``store.seats``    SeatRepo: get_by_key, approved, find, enroll, decide (seat keys)
@@ -43,6 +43,7 @@ from types import TracebackType
 
 from agent.errors import StoreError
 from agent.secrets import Sealer
+from agent.store._base import UNSET, Unset
 from agent.store._db import Database
 from agent.store._schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 from agent.store.accounts import SessionRepo, TokenRepo, UserRepo
@@ -62,8 +63,8 @@ from agent.store.seats import DeepLinkPinRepo, SeatRepo
 from agent.store.servers import IntentRepo, ServerRepo
 from agent.store.status import StatusRepo
 
-__all__ = ["SCHEMA_VERSION", "Store", "backoff_delay", "check_store_file", "restore_backup",
-           "store_in_use"]
+__all__ = ["SCHEMA_VERSION", "UNSET", "Store", "Unset", "backoff_delay", "check_store_file",
+           "restore_backup", "store_in_use"]
 
 _LOGGER = logging.getLogger(__name__)
 

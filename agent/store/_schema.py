@@ -153,7 +153,7 @@ _V1 = (
 )
 
 # Seat keys: each GPU PC's own ed25519 key, enrolled with the café hook token and approved
-# by staff (agent.seats); at most one approved key per server (a few pending ones: competing
+# by staff (agent.hook.seats); at most one approved key per server (a few pending ones: competing
 # enrollments stay visible). The pinned DeepLink device_id per server, and a change waiting
 # for staff approval.
 _V2 = (

@@ -1,6 +1,6 @@
-"""Staff users, API tokens and browser sessions (storage only; ``agent.auth`` has the rules).
+"""Staff users, API tokens and browser sessions (storage only; agent.accounts.auth has the rules).
 
-The store keeps password hashes (argon2id strings made by ``agent.auth``) and, for tokens
+The store keeps password hashes (argon2id strings made by ``agent.accounts.auth``) and, for tokens
 and sessions, a public ``selector`` plus the SHA-256 of the secret verifier. ``User`` never
 carries the hash; ``UserRepo.password_hash`` is the one way to read it.
 """

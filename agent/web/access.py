@@ -18,8 +18,8 @@ import secrets
 from fastapi import Request
 from starlette.responses import Response
 
+from agent.accounts.auth import Authenticator, Principal
 from agent.api.deps import SESSION_COOKIE
-from agent.auth import Authenticator, Principal
 from agent.errors import AuthFailed
 from agent.i18n import normalize_lang
 from agent.models import Role

@@ -24,7 +24,7 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from agent.auth import Authenticator
+from agent.accounts.auth import Authenticator
 from agent.web.access import secure, session_principal
 from agent.web.pages import static_prefix
 from agent.web.templating import escape

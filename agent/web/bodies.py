@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.auth import Principal
+from agent.accounts.auth import Principal
 from agent.i18n import translate
-from agent.inventory import CSV_FIELDS, OPTIONAL_FIELDS
 from agent.models import EventKind
+from agent.registry.inventory import CSV_FIELDS, OPTIONAL_FIELDS
 from agent.web.access import can_act, can_import
 from agent.web.pages import Page
 from agent.web.templating import Markup, Templates, element

@@ -24,11 +24,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.deeplink_status import freshness
 from agent.models import ServerStatus, Verdict
-from agent.store import Store
+from agent.monitor.deeplink_status import freshness
+
+if TYPE_CHECKING:
+    from agent.app import Agent
 
 __all__ = ["GridBody", "GridCache", "grid_row"]
 
@@ -51,11 +53,11 @@ def grid_row(status: ServerStatus, deeplink: dict[str, Any] | None) -> dict[str,
     }
 
 
-def _deeplink_cells(store: Store) -> dict[int, dict[str, Any]]:
-    duplicated = set(store.deeplink.duplicate_device_ids())
+def _deeplink_cells(agent: Agent) -> dict[int, dict[str, Any]]:
+    duplicated, statuses = agent.deeplink_statuses()
     return {s.server_id: {"f": freshness(s), "rot": s.last_rotated_at, "res": s.last_result,
                           "dup": s.device_id in duplicated}
-            for s in store.deeplink.all()}
+            for s in statuses}
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,10 @@ class GridBody:
     built_at: float
 
 
-def build_body(store: Store, clock: Callable[[], float] = time.monotonic) -> GridBody:
-    """Read the store and encode every server's row."""
-    cells = _deeplink_cells(store)
-    servers = [grid_row(r, cells.get(r.server.id)) for r in store.status.find()]
+def build_body(agent: Agent, clock: Callable[[], float] = time.monotonic) -> GridBody:
+    """Read every server's status through the agent and encode its row."""
+    cells = _deeplink_cells(agent)
+    servers = [grid_row(r, cells.get(r.server.id)) for r in agent.server_statuses()]
     body = json.dumps({"servers": servers}, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
@@ -81,9 +83,9 @@ def build_body(store: Store, clock: Callable[[], float] = time.monotonic) -> Gri
 class GridCache:
     """The last GridBody, refreshed in the background once older than ``max_age_s``."""
 
-    def __init__(self, store: Store, *, max_age_s: float = 0.5,
+    def __init__(self, agent: Agent, *, max_age_s: float = 0.5,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._store = store
+        self._agent = agent
         self._max_age_s = max_age_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -96,7 +98,7 @@ class GridCache:
         if current is None:
             with self._lock:  # first poll after start: build once, others wait for it
                 if self._current is None:
-                    self._current = build_body(self._store, self._clock)
+                    self._current = build_body(self._agent, self._clock)
                 return self._current
         if self._clock() - current.built_at > self._max_age_s:
             self._start_refresh()
@@ -111,7 +113,7 @@ class GridCache:
 
     def _refresh(self) -> None:
         try:
-            fresh = build_body(self._store, self._clock)
+            fresh = build_body(self._agent, self._clock)
             current = self._current
             # Same content: keep the object (and its ETag) but note it is fresh now.
             self._current = fresh if current is None or current.etag != fresh.etag else \

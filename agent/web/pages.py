@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
-from agent.auth import Principal
+from agent.accounts.auth import Principal
 from agent.i18n import catalogue, translate
 from agent.web.access import can_act, can_import
 from agent.web.templating import Markup, Templates, attrs, element, escape, json_block

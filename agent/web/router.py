@@ -24,8 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from agent.accounts.auth import Principal
 from agent.api.deps import SESSION_COOKIE, client_ip
-from agent.auth import Principal
 from agent.errors import AgentError, AuthFailed, CsrfFailed, RateLimited, ServerNotFound
 from agent.i18n import translate, translate_error
 from agent.secrets import Secret
@@ -44,7 +44,7 @@ from agent.web.pages import STATIC, Page, render_login, render_page
 from agent.web.ui_api import build_ui_api_router
 
 if TYPE_CHECKING:
-    from agent.service import Agent
+    from agent.app import Agent
 
 __all__ = ["build_web_router"]
 
@@ -95,7 +95,6 @@ class _Web:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.auth = agent.auth
-        self.store = agent.store
         self.default_lang = agent.settings.ui.default_lang
         self.session_max_s = int(agent.settings.auth.session_max_s)
         self.always_secure = bool(agent.settings.api.always_secure_cookies)
@@ -174,7 +173,7 @@ class _Web:
 
     def server_exists(self, uuid: str) -> bool:
         try:
-            self.store.servers.get_by_uuid(uuid=uuid)
+            self.agent.server(uuid)
         except (ServerNotFound, AgentError):
             return False
         return True
@@ -260,6 +259,6 @@ def build_web_router(agent: Agent) -> APIRouter:
     router.add_api_route("/ui/static/{version}/{name}", _static, methods=["GET"])
     _add_session_routes(router, web)
     _add_pages(router, web)
-    router.include_router(build_ui_api_router(store=agent.store, auth=agent.auth))
+    router.include_router(build_ui_api_router(agent=agent))
     router.include_router(build_docs_router(agent.auth))
     return router

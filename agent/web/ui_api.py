@@ -20,20 +20,20 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from agent.api.deps import MAX_ID
 from agent.api.schemas import deeplink_out, event_out, intent_out, reading_out, server_row
-from agent.auth import Authenticator
-from agent.deeplink_status import deeplink_views
 from agent.errors import ValidationError
 from agent.models import EventKind
-from agent.store import Store
 from agent.web.access import api_principal
 from agent.web.grid_cache import GridCache
+
+if TYPE_CHECKING:
+    from agent.app import Agent
 
 __all__ = ["build_ui_api_router", "server_detail"]
 
@@ -54,15 +54,14 @@ def _json(data: Any, *, etag: str | None = None) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-def server_detail(store: Store, uuid: str, clock: Callable[[], float]) -> dict[str, Any]:
+def server_detail(agent: Agent, uuid: str, clock: Callable[[], float]) -> dict[str, Any]:
     """Return one server's detail with its newest events (the API detail shape + events)."""
-    server = store.servers.get_by_uuid(uuid=uuid)
-    data = server_row(store.status.get(server_id=server.id))
-    data["intent"] = intent_out(store.intents.get(server_id=server.id))
-    data["history"] = [reading_out(r) for r in store.checks.history(server_id=server.id,
-                                                                    limit=_HISTORY)]
-    data["deeplink"] = deeplink_out(deeplink_views(store, uuid=uuid)[0])
-    data["events"] = [event_out(e) for e in store.events.page(server_uuid=uuid,
+    detail = agent.server_detail(uuid, history=_HISTORY)
+    data = server_row(detail.status)
+    data["intent"] = intent_out(detail.intent)
+    data["history"] = [reading_out(r) for r in detail.history]
+    data["deeplink"] = deeplink_out(detail.deeplink)
+    data["events"] = [event_out(e) for e in agent.events_page(server_uuid=uuid,
                                                              limit=_EVENTS).items]
     data["now"] = clock()
     return data
@@ -77,11 +76,12 @@ def _kinds(kind: str | None) -> list[EventKind] | None:
         raise ValidationError(field="kind", reason="unknown event kind") from None
 
 
-def build_ui_api_router(*, store: Store, auth: Authenticator,
+def build_ui_api_router(*, agent: Agent,
                         clock: Callable[[], float] = time.time) -> APIRouter:
     """Return the router of the dashboard's read endpoints (paths start with /ui/api)."""
     router = APIRouter(prefix="/ui/api", include_in_schema=False)
-    grid = GridCache(store)
+    auth = agent.auth
+    grid = GridCache(agent)
 
     @router.get("/grid")
     def grid_data(request: Request) -> Response:
@@ -101,7 +101,7 @@ def build_ui_api_router(*, store: Store, auth: Authenticator,
     @router.get("/servers/{uuid}")
     def detail_data(request: Request, uuid: str) -> Response:
         api_principal(auth, request)
-        data = server_detail(store, uuid, clock)
+        data = server_detail(agent, uuid, clock)
         now = data.pop("now")
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
         etag = '"' + hashlib.blake2b(body.encode(), digest_size=12).hexdigest() + '"'
@@ -115,7 +115,7 @@ def build_ui_api_router(*, store: Store, auth: Authenticator,
                     before: int | None = Query(None, ge=1, le=MAX_ID),
                     limit: int = Query(50, ge=1, le=200)) -> Response:
         api_principal(auth, request)
-        page = store.events.page(before_id=before, limit=limit, server_uuid=server or None,
+        page = agent.events_page(before_id=before, limit=limit, server_uuid=server or None,
                                  kinds=_kinds(kind))
         return _json({"items": [event_out(e) for e in page.items],
                       "next_before_id": page.next_before_id, "now": clock()})

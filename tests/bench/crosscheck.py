@@ -33,11 +33,11 @@ from typing import Any
 
 from agent.config import load_settings
 from agent.metrics import Metrics
-from agent.monitor import Monitor, PassReport
+from agent.monitor.loop import Monitor, PassReport
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
-from baremetal.ipmi import BmcClient
-from baremetal.ipmitool import dbc_command_line
+from baremetal.ipmi.client import BmcClient
+from baremetal.ipmi.ipmitool import dbc_command_line
 from tests.peers.ipmisim import IpmiSimBmc, ipmi_sim_binary, start_ipmi_sim_fleet, stop_fleet
 
 __all__ = ["main"]

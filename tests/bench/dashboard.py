@@ -35,7 +35,7 @@ from typing import Any
 
 import requests
 
-from agent.auth import Authenticator
+from agent.accounts.auth import Authenticator
 from agent.models import ACTOR_SYSTEM, CheckResult, ReadingRecord, Role, Verdict
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
@@ -148,8 +148,8 @@ def serve(config: str) -> None:
     import uvicorn
 
     from agent.api.app import create_app
+    from agent.app import Agent
     from agent.config import load_settings
-    from agent.service import Agent
 
     settings = load_settings(config)
     uvicorn.run(create_app(Agent.build(settings)), host=settings.api.host,

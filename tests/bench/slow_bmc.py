@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from baremetal.errors import IpmiError
-from baremetal.ipmi import BmcClient
+from baremetal.ipmi.client import BmcClient
 from tests.peers.ipmisim import IpmiSimBmc, start_ipmi_sim_fleet, stop_fleet
 
 __all__ = ["main"]

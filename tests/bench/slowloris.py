@@ -53,8 +53,8 @@ def _serve_unguarded(config_path: str) -> None:
     import uvicorn
 
     from agent.api.app import create_app
+    from agent.app import Agent
     from agent.config import load_settings
-    from agent.service import Agent
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

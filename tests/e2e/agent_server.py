@@ -12,8 +12,8 @@ import sys
 import uvicorn
 
 from agent.api.app import create_app
+from agent.app import Agent
 from agent.config import load_settings
-from agent.service import Agent
 
 
 def main() -> None:

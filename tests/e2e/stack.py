@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from agent.auth import Authenticator
+from agent.accounts.auth import Authenticator
 from agent.models import ACTOR_SYSTEM, Role
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store

@@ -23,15 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import read_node_dat
-from agent.inventory import parse_inventory
 from agent.models import OutboxState
-from agent.registry import Registry
+from agent.registry.inventory import parse_inventory
+from agent.registry.service import Registry
 from agent.secrets import Sealer, create_key_file
 from agent.store import Store
-from baremetal.client import Client
-from baremetal.client_auth import NodeKeyAuth
-from baremetal.client_http import LOCAL_TIMEOUT_S
-from baremetal.models import AddedServer, BareMetalServer, NewServer
+from baremetal.dbc.auth import NodeKeyAuth
+from baremetal.dbc.client import Client
+from baremetal.dbc.http import LOCAL_TIMEOUT_S
+from baremetal.dbc.models import AddedServer, BareMetalServer, NewServer
 
 __all__ = ["inventory_csv", "make_registry", "node_servers", "open_store", "server_row"]
 

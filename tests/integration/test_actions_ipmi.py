@@ -134,7 +134,7 @@ def test_second_action_on_a_busy_server_is_a_conflict(rig_factory, fake_bmc) -> 
 _HOLD_IN_OTHER_PROCESS = """
 import sys, time
 from pathlib import Path
-from agent.action_lock import ServerLocks, lock_file_for
+from agent.actions.lock import ServerLocks, lock_file_for
 locks = ServerLocks.shared(lock_file_for(Path(sys.argv[1])))
 assert locks.acquire(sys.argv[2], "power_off") is None
 print("held", flush=True)

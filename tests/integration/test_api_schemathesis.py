@@ -45,7 +45,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from agent.auth import Authenticator
+from agent.accounts.auth import Authenticator
 from agent.models import Role
 from agent.secrets import Sealer
 from agent.store import Store

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from baremetal.client import Client, NodeKeyAuth
+from baremetal.dbc.client import Client, NodeKeyAuth
 from baremetal.emulator.deeplink_client import SimulatedDeepLink
 from boot_hooks.relay import DEEPLINK_PATH, SeatSigner, encode_body
 from tests.support.agentproc import USERS, SourceAddressAdapter

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from baremetal.client import Client
-from baremetal.client_auth import NodeKeyAuth
+from baremetal.dbc.auth import NodeKeyAuth
+from baremetal.dbc.client import Client
 from tests.integration.cli_env import AgentDir, bmc_row, init_agent
 
 pytestmark = pytest.mark.ipmisim

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from baremetal import signing
-from baremetal.client import Client
-from baremetal.client_auth import MultisigAuth, MultisigSign, NodeKeyAuth, SessionAuth, WalletAuth
-from baremetal.client_http import LOCAL_TIMEOUT_S
+from baremetal.dbc.auth import MultisigAuth, MultisigSign, NodeKeyAuth, SessionAuth, WalletAuth
+from baremetal.dbc.client import Client
+from baremetal.dbc.http import LOCAL_TIMEOUT_S
+from baremetal.dbc.models import NewServer, ServerChanges, is_masked
 from baremetal.emulator.rentals import multisig_account
 from baremetal.errors import (
     AuthorityRefused,
@@ -33,7 +34,6 @@ from baremetal.errors import (
     SignatureRejected,
     WrongNodeRole,
 )
-from baremetal.models import NewServer, ServerChanges, is_masked
 from tests.support.emulator import EmulatorHandle, start_emulator
 
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from baremetal.client import Client
-from baremetal.client_auth import NodeKeyAuth
-from baremetal.client_http import MAX_ANSWER_BYTES
+from baremetal.dbc.auth import NodeKeyAuth
+from baremetal.dbc.client import Client
+from baremetal.dbc.http import MAX_ANSWER_BYTES
 from baremetal.errors import DecodeError, NodeTimeout
 from tests.integration.test_client_peer import Answer, ScriptedPeer
 from tests.support.drip import HEADER_DRIP, DripPeer, answer, body_drip, header_drip

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from baremetal.client_auth import NodeKeyAuth, WalletAuth
+from baremetal.dbc.auth import NodeKeyAuth, WalletAuth
 from baremetal.emulator.deeplink_client import SimulatedDeepLink
 from baremetal.errors import (
     DeepLinkNotConnected,

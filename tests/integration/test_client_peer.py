@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from baremetal.client import Client
-from baremetal.client_auth import NodeKeyAuth, SessionAuth
-from baremetal.client_http import MAX_ANSWER_BYTES
+from baremetal.dbc.auth import NodeKeyAuth, SessionAuth
+from baremetal.dbc.client import Client
+from baremetal.dbc.http import MAX_ANSWER_BYTES
 from baremetal.errors import (
     DecodeError,
     InvalidInput,

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from baremetal.client import Client
-from baremetal.client_auth import MultisigAuth, MultisigSign, NodeKeyAuth, SessionAuth, WalletAuth
+from baremetal.dbc.auth import MultisigAuth, MultisigSign, NodeKeyAuth, SessionAuth, WalletAuth
+from baremetal.dbc.client import Client
+from baremetal.dbc.models import NewServer, ServerChanges
 from baremetal.errors import AuthorityRefused, InvalidInput, OperationFailed, SignatureRejected
-from baremetal.models import NewServer, ServerChanges
 from baremetal.signing import verify
 from tests.integration.test_client_peer import ScriptedPeer
 

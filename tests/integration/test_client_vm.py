@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from baremetal.client import Client
-from baremetal.client_auth import Auth
+from baremetal.dbc.auth import Auth
+from baremetal.dbc.client import Client
 from baremetal.errors import InvalidRequest, NodeRejected
 from tests.integration.test_client_bare_metal import Renter, Rig, make_rig, rent, server
 from tests.support.emulator import EmulatorHandle

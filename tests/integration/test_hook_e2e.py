@@ -15,7 +15,7 @@ import tempfile
 import nacl.signing
 import pytest
 
-from baremetal.client import Client, NodeKeyAuth
+from baremetal.dbc.client import Client, NodeKeyAuth
 from baremetal.emulator.deeplink_client import SimulatedDeepLink
 from baremetal.signing import new_node_keypair
 from boot_hooks.errors import ExitCode

@@ -96,7 +96,7 @@ def test_installer_paths_match_the_task_defaults():
 def test_spec_is_python_and_bundles_the_lazy_imports():
     text = SPEC.read_text()
     compile(text, str(SPEC), "exec")
-    for module in ("boot_hooks.flow", "boot_hooks.agent_flow", "sr25519", "nacl.signing"):
+    for module in ("boot_hooks.direct_flow", "boot_hooks.agent_flow", "sr25519", "nacl.signing"):
         assert f'"{module}"' in text
     assert '"agent"' in text  # excluded
 

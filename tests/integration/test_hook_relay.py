@@ -100,7 +100,7 @@ def hook_config(tmp_path, agent, *, source_ip=PC_IP, seed=None, name="hook", sea
 
 
 def server_key(cafe):
-    from baremetal.client import Client, NodeKeyAuth
+    from baremetal.dbc.client import Client, NodeKeyAuth
 
     with Client(cafe["emu"].url, timeout_s=5) as client:
         listed = client.get_bare_metal(cafe["node_id"], NodeKeyAuth(cafe["emu"].manager_key))

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baremetal.client import Client
-from baremetal.client_auth import NodeKeyAuth
+from baremetal.dbc.auth import NodeKeyAuth
+from baremetal.dbc.client import Client
 from baremetal.emulator.deeplink_client import SimulatedDeepLink
 from baremetal.errors import BaremetalError
 from baremetal.lanframe import encode_frame, encode_header

@@ -29,9 +29,9 @@ from agent.config import render_default_config
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
 from baremetal import signing
+from baremetal.dbc.models import NewServer
 from baremetal.errors import InvalidInput
-from baremetal.ipmitool import dbc_argv
-from baremetal.models import NewServer
+from baremetal.ipmi.ipmitool import dbc_argv
 from tests.support.emulator import bm_post, register_servers, signed_fields, start_emulator
 from tests.support.ports import free_port
 from tests.support.procs import REPO_ROOT

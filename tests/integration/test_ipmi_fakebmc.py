@@ -1,4 +1,4 @@
-"""baremetal.ipmi against the repo's fake BMC (real IPMI 2.0 over loopback UDP).
+"""baremetal.ipmi.client against the repo's fake BMC (real IPMI 2.0 over loopback UDP).
 
 ipmitool (``-I lanplus -C 3``) is the independent client that confirms our writes.
 """
@@ -17,7 +17,7 @@ from baremetal.errors import (
     IpmiTimeout,
     IpmiUnreachable,
 )
-from baremetal.ipmi import BmcClient, BootFlags, PowerState
+from baremetal.ipmi.client import BmcClient, BootFlags, PowerState
 from tests.support.bmc import SELECTOR_TEXT, run_ipmitool, timed
 
 SLACK_S = 0.5  # scheduling slack on top of a deadline

@@ -1,4 +1,4 @@
-"""baremetal.ipmi against OpenIPMI's ipmi_sim: an independent IPMI implementation.
+"""baremetal.ipmi.client against OpenIPMI's ipmi_sim: an independent IPMI implementation.
 
 ipmi_sim drops the persistent and UEFI bits and never sets the valid bit (ipmi-anchors §5),
 so boot checks here look at the selector only; persistence is covered against the fake BMC.
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from baremetal.errors import IpmiAuthError, IpmiError, IpmiTimeout, IpmiUnreachable, IpmiUnsupported
-from baremetal.ipmi import BmcClient, PowerState
+from baremetal.ipmi.client import BmcClient, PowerState
 from tests.peers.ipmisim import start_ipmi_sim, start_ipmi_sim_fleet, stop_fleet
 from tests.support.bmc import SELECTOR_TEXT, run_ipmitool, timed
 

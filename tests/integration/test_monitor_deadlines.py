@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.crosscheck import Verdict
 from agent.models import EventKind
+from agent.monitor.crosscheck import Verdict
 from tests.integration.test_monitor_verdicts import Rig, add_server, rigs
 from tests.peers.ipmisim import start_ipmi_sim_fleet, stop_fleet
 

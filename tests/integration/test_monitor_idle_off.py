@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.crosscheck import Verdict
-from baremetal.client import Client
+from agent.monitor.crosscheck import Verdict
+from baremetal.dbc.client import Client
 from tests.integration.test_monitor_verdicts import Rig, add_server, rigs
 from tests.support.emulator import register_servers, start_emulator
 

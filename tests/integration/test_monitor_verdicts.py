@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from agent.actions import Actions
+from agent.actions.service import Actions
 from agent.config import Settings, load_settings
-from agent.crosscheck import Verdict
 from agent.metrics import Metrics
 from agent.models import EventKind, RegistrationState, Server
-from agent.monitor import Monitor, ServerCheck
+from agent.monitor.crosscheck import Verdict
+from agent.monitor.loop import Monitor, ServerCheck
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
-from baremetal.client import Client
-from baremetal.ipmi import BmcAddress, BmcClient
+from baremetal.dbc.client import Client
+from baremetal.ipmi.client import BmcAddress, BmcClient
 from tests.support.bmc import Peer, run_ipmitool
 
 pytestmark = pytest.mark.ipmisim

@@ -1,6 +1,6 @@
 """Security issue 10, finding 9, for the other node callers: bm-hook and the agent's hook relay.
 
-Both go through ``baremetal.client``; against a node that drips its headers one byte every
+Both go through ``baremetal.dbc.client``; against a node that drips its headers one byte every
 0.3 s (tests/support/drip.py) each must give up at its own deadline: the real ``bm-hook``
 process (direct mode) exits with the node code, and the real ``bm-agent serve`` answers the
 hook's whoami without the node's version and its deeplink publish with 502, in time.
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agent.hook_relay import NODE_CALL_S
+from agent.hook.relay import NODE_CALL_S
 from agent.models import RegistrationState
 from agent.secrets import Sealer, Secret
 from agent.store import Store
@@ -28,7 +28,7 @@ from tests.support.seats import provision_seat
 
 SLACK_S = 1.0
 PC_IP = "127.0.0.61"
-WHOAMI_VERSION_S = 2.0  # the relay's version probe for whoami (agent/hook_relay.py)
+WHOAMI_VERSION_S = 2.0  # the relay's version probe for whoami (agent/hook/relay.py)
 
 
 @pytest.fixture

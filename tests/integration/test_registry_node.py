@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.inventory import parse_inventory
 from agent.models import EventKind, OutboxState, RegistrationState
-from agent.registry import Registry
+from agent.registry.inventory import parse_inventory
+from agent.registry.service import Registry
 from agent.store import Store
 from baremetal.errors import DecodeError
 from baremetal.signing import node_id_from_private_key

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from agent.inventory import parse_inventory
 from agent.models import EventKind, OutboxState, RegistrationState
-from agent.registry import Registry
-from agent.registry_worker import RegistryWorker
+from agent.registry.inventory import parse_inventory
+from agent.registry.service import Registry
+from agent.registry.worker import RegistryWorker
 from agent.store import Store
 from tests.integration.registry_driver import (
     inventory_csv,

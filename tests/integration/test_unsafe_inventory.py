@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from agent.config import Settings
-from agent.inventory import parse_inventory
 from agent.models import RegistrationState
-from agent.registry_outbox import OP_MODIFY
+from agent.registry.inventory import parse_inventory
+from agent.registry.outbox import OP_MODIFY
 from agent.secrets import Sealer, Secret
 from agent.store import Store
 from tests.integration.cli_env import CSV_HEADER, init_agent

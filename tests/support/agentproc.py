@@ -33,9 +33,9 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from agent.auth import Authenticator, PasswordHasher
+from agent.accounts.auth import Authenticator, PasswordHasher
 from agent.config import Settings, load_settings, render_default_config
-from agent.hookauth import generate_hook_keypair
+from agent.hook.signing import generate_hook_keypair
 from agent.models import Role
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store

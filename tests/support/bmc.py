@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import pytest
 
 from baremetal.errors import IpmiError
-from baremetal.ipmi import BmcAddress, BmcClient
+from baremetal.ipmi.client import BmcAddress, BmcClient
 from tests.peers.ipmisim import IpmiSimBmc, ipmi_sim_binary, start_ipmi_sim
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module

@@ -212,7 +212,7 @@ class NodePublisher:
 
     def __call__(self, server: RegisteredServer, code: str, device_id: str) -> str:
         from baremetal import errors as bm
-        from baremetal.client import Client, NodeKeyAuth
+        from baremetal.dbc.client import Client, NodeKeyAuth
 
         client = Client(self.node_url, timeout_s=5.0)
         auth = NodeKeyAuth(server.node_private_key)

@@ -22,8 +22,8 @@ class HookRun:
 
 def register_pc(emu: Any, ip: str, uuid: str = "pc-23") -> tuple[str, str]:
     """Register one GPU PC with the manager key; return (node_id, node_private_key)."""
-    from baremetal.client import Client, NodeKeyAuth
-    from baremetal.models import NewServer
+    from baremetal.dbc.client import Client, NodeKeyAuth
+    from baremetal.dbc.models import NewServer
 
     client = Client(emu.url, timeout_s=5)
     manager = NodeKeyAuth(emu.manager_key)

@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.action_lock import OTHER_PROCESS, ServerLocks, lock_file_for
+from agent.actions.lock import OTHER_PROCESS, ServerLocks, lock_file_for
 
 _TRY_IN_CHILD = """
 import sys
 from pathlib import Path
-from agent.action_lock import ServerLocks
+from agent.actions.lock import ServerLocks
 print(ServerLocks(Path(sys.argv[1])).acquire(sys.argv[2], "bootdev"))
 """
 

@@ -1,4 +1,4 @@
-"""agent.actions without BMCs: validation, selection, label parsing, the boot read-back rule."""
+"""agent.actions.service without BMCs: validation, selection, label parsing, the boot read-back rule."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions import ActionReading, ActionResult, Actions, _boot_holds, parse_label
+from agent.actions.service import ActionReading, ActionResult, Actions, _boot_holds, parse_label
 from agent.config import load_settings
 from agent.errors import ServerNotFound, ValidationError
 from agent.metrics import Metrics
 from agent.models import EventKind, RegistrationState
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
-from baremetal.ipmi import BmcClient
+from baremetal.ipmi.client import BmcClient
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The agent's hook-request verifier against the pinned contract (tests/contract/hook_relay.json).
 
 The hook side of the same file is pinned by tests/contract/test_hook_contract.py; these
-tests prove that agent.hookauth accepts exactly what the shipped hook signs.
+tests prove that agent.hook.signing accepts exactly what the shipped hook signs.
 """
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import BadSignature, ReplayedRequest, StaleRequest
-from agent.hookauth import HookVerifier, canonical_request, sign_request
+from agent.hook.signing import HookVerifier, canonical_request, sign_request
 from agent.secrets import Secret
 from agent.store import Store
 

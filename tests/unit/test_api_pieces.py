@@ -8,11 +8,18 @@ from starlette.requests import Request
 
 from agent.api.app import route_template
 from agent.api.errors import _accept_language, baremetal_status, error_body, request_lang
-from agent.deeplink_status import FRESH, STALE, UNKNOWN, BootWatcher, deeplink_views, freshness
 from agent.errors import all_error_classes
-from agent.hook_relay import HookRefusal, iso_utc, parse_publish_body
+from agent.hook.relay import HookRefusal, iso_utc, parse_publish_body
 from agent.i18n import LANGS, catalogue
 from agent.models import CheckResult, DeepLinkStatus, ReadingRecord, Verdict
+from agent.monitor.deeplink_status import (
+    FRESH,
+    STALE,
+    UNKNOWN,
+    BootWatcher,
+    deeplink_views,
+    freshness,
+)
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
 from baremetal import errors as bm

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from nacl.pwhash import argon2id
 
-from agent.auth import MEMLIMIT, OPSLIMIT, Authenticator, PasswordHasher, require_role
+from agent.accounts.auth import MEMLIMIT, OPSLIMIT, Authenticator, PasswordHasher, require_role
+from agent.accounts.ratelimit import LoginRateLimiter
 from agent.errors import (
     AlreadyExists,
     AuthFailed,
@@ -19,7 +20,6 @@ from agent.errors import (
     ValidationError,
 )
 from agent.models import ACTOR_ANONYMOUS, EventKind, Role, User
-from agent.ratelimit import LoginRateLimiter
 from agent.secrets import Secret
 from agent.store import Store
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent.auth_guard import AuthGuard
 from agent.models import ServerCredentials
+from agent.monitor.login_guard import AuthGuard
 from agent.secrets import Secret
 
 

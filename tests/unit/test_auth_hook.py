@@ -10,9 +10,9 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from agent.config import ConfigError
+from agent.config.settings import ConfigError
 from agent.errors import BadSignature, ReplayedRequest, StaleRequest, WrongSourceIp
-from agent.hookauth import (
+from agent.hook.signing import (
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
+from agent.accounts.ratelimit import LoginRateLimiter, PasswordGate
 from agent.errors import AuthFailed, LoginBusy, RateLimited
-from agent.ratelimit import LoginRateLimiter, PasswordGate
 
 
 class Clock:

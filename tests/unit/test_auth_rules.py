@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from nacl.pwhash import argon2id
 
-from agent.auth import Authenticator, PasswordHasher
-from agent.auth_rules import TokenCaps, reject_unsafe_text, validate_user_name
+from agent.accounts.auth import Authenticator, PasswordHasher
+from agent.accounts.ratelimit import LoginRateLimiter
+from agent.accounts.rules import TokenCaps, reject_unsafe_text, validate_user_name
 from agent.display_text import BIDI_CONTROLS
 from agent.errors import AuthFailed, RateLimited, TokenTtlTooLong, UnsafeText
 from agent.models import Role
-from agent.ratelimit import LoginRateLimiter
 from agent.secrets import Secret
 from agent.store import Store
 

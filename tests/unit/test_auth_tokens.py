@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from nacl.pwhash import argon2id
 
-from agent.auth import Authenticator, PasswordHasher, Principal
+from agent.accounts.auth import Authenticator, PasswordHasher, Principal
 from agent.errors import AuthFailed, CsrfFailed
 from agent.models import EventKind, Role, User
 from agent.secrets import Secret

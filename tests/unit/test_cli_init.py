@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.auth import Authenticator
-from agent.cli import run
-from agent.cli_context import ExitCode
+from agent.accounts.auth import Authenticator
+from agent.cli.context import ExitCode
+from agent.cli.entry import run
 from agent.config import load_settings
 from agent.errors import AuthFailed
 from agent.models import EventKind, Role

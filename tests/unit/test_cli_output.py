@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from agent import errors as ae
-from agent.cli import build_parser
-from agent.cli_actions import exit_for_results
-from agent.cli_context import CliError, ExitCode, error_text, exit_code_for
-from agent.cli_output import display_width, format_table, truncate
+from agent.cli.actions import exit_for_results
+from agent.cli.context import CliError, ExitCode, error_text, exit_code_for
+from agent.cli.entry import build_parser
+from agent.cli.output import display_width, format_table, truncate
 from baremetal import errors as be
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import run
-from agent.cli_context import ExitCode
+from agent.cli.context import ExitCode
+from agent.cli.entry import run
 from agent.models import EventKind, SeatState
 from agent.secrets import Sealer, Secret
 from agent.store import Store

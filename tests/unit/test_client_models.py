@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from baremetal.client_auth import MultisigAuth, MultisigSign, NodeKeyAuth, SessionAuth, WalletAuth
-from baremetal.errors import BaremetalError, InvalidInput, SigningError
-from baremetal.models import (
+from baremetal.dbc.auth import MultisigAuth, MultisigSign, NodeKeyAuth, SessionAuth, WalletAuth
+from baremetal.dbc.models import (
     DEEPLINK_PASSWORD_MAX_BYTES,
     BareMetalServer,
     DeepLinkInfo,
@@ -17,6 +16,7 @@ from baremetal.models import (
     ServerChanges,
     is_masked,
 )
+from baremetal.errors import BaremetalError, InvalidInput, SigningError
 from baremetal.signing import b58check_decode, public_key_to_ss58, verify
 
 # Published pair (wiki dbc-bare-metal-node.md:137-138, verified in test_signing).
@@ -206,4 +206,4 @@ def test_package_exports_the_client_api():
     assert len(set(baremetal.__all__)) == len(baremetal.__all__)
     for name in baremetal.__all__:
         assert getattr(baremetal, name) is not None
-    assert baremetal.Client.__module__ == "baremetal.client"
+    assert baremetal.Client.__module__ == "baremetal.dbc.client"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from baremetal import errors
-from baremetal.client_http import decode_envelope
-from baremetal.client_parse import (
+from baremetal.dbc.http import decode_envelope
+from baremetal.dbc.parse import (
     parse_added_servers,
     parse_deeplink,
     parse_delete_result,

@@ -1,8 +1,8 @@
-"""Pure verdict rules of agent.crosscheck, one table row per situation."""
+"""Pure verdict rules of agent.monitor.crosscheck, one table row per situation."""
 
 import pytest
 
-from agent.crosscheck import (
+from agent.monitor.crosscheck import (
     BootObservation,
     DbcPathObservation,
     Expectation,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.event_sampler import EventSampler
+from agent.hook.event_sampler import EventSampler
 from agent.models import EventKind
 from agent.store import Store
 

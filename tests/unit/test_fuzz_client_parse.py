@@ -16,8 +16,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baremetal import client_parse as cp
-from baremetal.client_http import Reply, decode_envelope
+from baremetal.dbc import parse as cp
+from baremetal.dbc.http import Reply, decode_envelope
 from baremetal.errors import ApiError, BaremetalError, DecodeError, api_error_from_reply
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

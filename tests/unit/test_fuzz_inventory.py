@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.display_text import hidden_character
-from agent.inventory import CSV_FIELDS, OPTIONAL_FIELDS, ImportReport, parse_inventory
-from baremetal.shell_word import is_shell_word
+from agent.registry.inventory import CSV_FIELDS, OPTIONAL_FIELDS, ImportReport, parse_inventory
+from baremetal.ipmi.shell_word import is_shell_word
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER = ",".join(CSV_FIELDS + OPTIONAL_FIELDS)

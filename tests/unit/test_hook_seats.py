@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.hook_relay import HookRefusal, HookRelay, SignedRequest, parse_publish_body
-from agent.hook_seats import SeatGate
-from agent.hookauth import HookVerifier, generate_hook_keypair
+from agent.hook.neighbours import NeighbourTable, parse_proc_net_arp
+from agent.hook.relay import HookRefusal, HookRelay, SignedRequest, parse_publish_body
+from agent.hook.seat_gate import SeatGate
+from agent.hook.seats import Seats
+from agent.hook.signing import HookVerifier, generate_hook_keypair
 from agent.models import EventKind, SeatState
-from agent.neighbours import NeighbourTable, parse_proc_net_arp
-from agent.seats import Seats
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
 from boot_hooks.relay import ENROLL_PATH, SeatSigner, TokenSigner, encode_body

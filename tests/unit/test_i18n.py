@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 import agent.i18n as i18n
-from agent import crosscheck, inventory
 from agent.errors import AgentError, RateLimited, ServerNotFound, all_error_classes
 from agent.i18n import catalogue, placeholders, resolve_lang, translate, translate_error
 from agent.models import EventKind, OutboxState, RegistrationState, Role, Verdict
+from agent.monitor import crosscheck
+from agent.registry import inventory
 
 LOCALES = Path(i18n.__file__).parent / "locales"
 

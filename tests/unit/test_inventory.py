@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.inventory import parse_csv, parse_inventory, parse_json, parse_labels
+from agent.registry.inventory import parse_csv, parse_inventory, parse_json, parse_labels
 
 HEADER = "uuid,ip,os,desc,ipmi_hostname,ipmi_username,ipmi_password,ipmi_port,mac,labels\n"
 GOOD = "pc-001,10.0.0.11,Windows 10,A区1号,10.1.0.11,admin,s3cret,623,AA:BB:CC:00:11:22,row=A;zone=vip\n"

@@ -13,7 +13,7 @@ from collections import defaultdict
 import pytest
 
 from baremetal.errors import IpmiTimeout, IpmiUnreachable
-from baremetal.ipmi import BmcAddress, BmcClient, PowerState
+from baremetal.ipmi.client import BmcAddress, BmcClient, PowerState
 
 
 def addr(n: int) -> BmcAddress:

@@ -7,7 +7,6 @@ import struct
 import pytest
 from pyghmi.exceptions import IpmiException
 
-from baremetal import ipmi, ipmi_codec
 from baremetal.errors import (
     IpmiAuthError,
     IpmiBusy,
@@ -16,7 +15,9 @@ from baremetal.errors import (
     IpmiUnreachable,
     IpmiUnsupported,
 )
-from baremetal.ipmi_codec import (
+from baremetal.ipmi import client as ipmi
+from baremetal.ipmi import codec as ipmi_codec
+from baremetal.ipmi.codec import (
     BmcAddress,
     BootFlags,
     PowerState,
@@ -29,7 +30,7 @@ from baremetal.ipmi_codec import (
     parse_boot_flags,
     parse_chassis_status,
 )
-from baremetal.ipmi_session import translate_failure
+from baremetal.ipmi.session import translate_failure
 
 ADDR = BmcAddress(host="10.0.0.5", username="ops", password="S3cret-pw")
 

@@ -1,4 +1,4 @@
-"""The pyghmi patches in baremetal.ipmi_session, each checked on pyghmi's own functions."""
+"""The pyghmi patches in baremetal.ipmi.session, each checked on pyghmi's own functions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pyghmi.ipmi.private.session as pyghmi_session
 
-from baremetal import ipmi_session
+from baremetal.ipmi import session as ipmi_session
 
 
 class _SenderWinsTheRace(socket.socket):

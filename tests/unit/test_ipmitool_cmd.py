@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from baremetal.errors import IpmiTimeout, IpmiUnreachable
-from baremetal.ipmitool import (
+from baremetal.ipmi.ipmitool import (
     DbcIpmitoolResult,
     dbc_argv,
     dbc_command_line,

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from agent.metrics import CONTENT_TYPE, Counter, Gauge, Histogram, Metrics
-from baremetal.ipmi import BmcAddress
+from baremetal.ipmi.client import BmcAddress
 
 # One sample line: name, optional {labels}, value (text format 0.0.4).
 _SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})?'

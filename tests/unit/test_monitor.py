@@ -1,4 +1,4 @@
-"""agent.monitor / agent.rentals / agent.checker without BMCs: loop robustness, rentals, records."""
+"""agent.monitor.loop / agent.monitor.rentals / agent.monitor.reader without BMCs: loop robustness, rentals, records."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.checker import Observation, reading_record
 from agent.config import Settings, load_settings
-from agent.crosscheck import BootObservation, DbcPathObservation, Reading
 from agent.errors import StoreBusy
 from agent.metrics import Metrics
 from agent.models import EventKind
-from agent.monitor import Monitor
-from agent.rentals import RentalsFile
+from agent.monitor.crosscheck import BootObservation, DbcPathObservation, Reading
+from agent.monitor.loop import Monitor
+from agent.monitor.reader import Observation, reading_record
+from agent.monitor.rentals import RentalsFile
 from agent.secrets import Sealer, generate_key
 from agent.store import Store
-from baremetal.ipmi import BmcClient, BootFlags
+from baremetal.ipmi.client import BmcClient, BootFlags
 
 
 def _settings(tmp_path: Path, **check: object) -> Settings:

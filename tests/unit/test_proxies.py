@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.proxies import forwarded_client, is_trusted, parse_networks
+from agent.api.proxies import forwarded_client, is_trusted, parse_networks
 
 TRUSTED = parse_networks(["127.0.0.5", "10.9.0.0/16"])
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent.drift import DriftReport, UnknownServer, compare, node_differences
 from agent.models import RegistrationState, Server, ServerCredentials
+from agent.registry.drift import DriftReport, UnknownServer, compare, node_differences
 from agent.secrets import Secret
-from baremetal.models import BareMetalServer
+from baremetal.dbc.models import BareMetalServer
 
 KEY = "1" * 64
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from agent.errors import Conflict, ServerNotFound, ValidationError
-from agent.inventory import parse_inventory
 from agent.models import EventKind, OutboxState, RegistrationState
-from agent.registry import Registry
-from agent.registry_outbox import OP_DELETE, OP_MODIFY, OP_REGISTER
+from agent.registry.inventory import parse_inventory
+from agent.registry.outbox import OP_DELETE, OP_MODIFY, OP_REGISTER
+from agent.registry.service import Registry
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
-from baremetal.client import Client
+from baremetal.dbc.client import Client
 from baremetal.signing import new_node_keypair
 
 HEADER = "uuid,ip,os,desc,ipmi_hostname,ipmi_username,ipmi_password,ipmi_port,mac,labels\n"

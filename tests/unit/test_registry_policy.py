@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.registry_policy import (
+from agent.registry.policy import (
     MAX_RESEND_DEPTH,
     Failure,
     FailureKind,
@@ -15,6 +15,7 @@ from agent.registry_policy import (
     classify,
     plan_after_failure,
 )
+from baremetal.dbc.models import ADD_CAP
 from baremetal.errors import (
     DecodeError,
     InvalidInput,
@@ -22,7 +23,6 @@ from baremetal.errors import (
     NodeUnreachable,
     api_error_from_reply,
 )
-from baremetal.models import ADD_CAP
 
 
 def _api(status: int, errcode: int, message: str) -> Failure:

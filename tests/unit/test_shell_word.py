@@ -1,4 +1,4 @@
-"""The node's shell-line rule (baremetal.shell_word) against the real ``sh -c`` (§6.2).
+"""The node's shell-line rule (baremetal.ipmi.shell_word) against the real ``sh -c`` (§6.2).
 
 Property: any value the rule accepts, put on the node's exact command line
 (``dbc_command_line``) and run by ``sh -c`` (and by bash, whose expansions go further),
@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from baremetal.dbc.models import NewServer, ServerChanges
 from baremetal.errors import InvalidInput, UnsafeShellWord
-from baremetal.ipmitool import dbc_argv, dbc_command_line
-from baremetal.models import NewServer, ServerChanges
-from baremetal.shell_word import (
+from baremetal.ipmi.ipmitool import dbc_argv, dbc_command_line
+from baremetal.ipmi.shell_word import (
     check_node_shell_fields,
     check_shell_port,
     check_shell_word,

@@ -12,9 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.api.proxies import parse_networks
 from agent.config import load_settings, render_default_config
 from agent.errors import ConfigError, TlsConfigError
-from agent.proxies import parse_networks
 from agent.tls import check_pair, fingerprint, make_self_signed
 
 MINIMAL = '[node]\nnode_dat = "node.dat"\n'
@@ -160,7 +160,7 @@ def test_the_default_config_lists_the_new_keys_and_parses(tmp_path):
     ("localhost:8700", False), ("[::ffff:127.0.0.1]:8700", False),
 ])
 def test_serve_warns_before_listening_beyond_loopback_without_tls(tmp_path, listen, warned):
-    from agent.cli_tls import cleartext_warning
+    from agent.cli.tls import cleartext_warning
 
     settings = load_settings(config(tmp_path, f'listen = "{listen}"\n'), environ={})
     warning = cleartext_warning(settings)
@@ -170,7 +170,7 @@ def test_serve_warns_before_listening_beyond_loopback_without_tls(tmp_path, list
 
 
 def test_no_cleartext_warning_with_tls(tmp_path, pair):
-    from agent.cli_tls import cleartext_warning
+    from agent.cli.tls import cleartext_warning
 
     path = config(tmp_path, 'listen = "0.0.0.0:8700"\n' + TLS_KEYS)
     assert cleartext_warning(load_settings(path, environ={})) is None
@@ -182,7 +182,7 @@ def test_serve_passes_the_pair_to_uvicorn_and_warns_without_tls(tmp_path, pair, 
     """``bm-agent serve`` up to uvicorn's run (replaced: no socket is opened)."""
     import uvicorn
 
-    from agent.cli import run
+    from agent.cli.entry import run
     from agent.secrets import create_key_file
     from baremetal.signing import new_node_keypair
 

@@ -65,7 +65,7 @@ def test_every_string_the_dashboard_shows_is_in_both_catalogues() -> None:
     for lang in ("zh_CN", "en"):
         missing = sorted(k for k in used if k not in catalogue(lang))
         assert not missing, (lang, missing)
-    # Keys built at run time from codes: every result code of agent.actions.
+    # Keys built at run time from codes: every result code of agent.actions.service.
     for code in ("conflict", "not_found", "failed"):
         assert f"ui.result_{code}" in catalogue("en")
     for what in ("created", "updated", "unchanged", "rejected"):

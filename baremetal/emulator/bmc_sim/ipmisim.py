@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from baremetal.emulator.bmc_sim.procs import ChildProcess, free_port
-from baremetal.ipmi import BmcAddress
+from baremetal.ipmi.client import BmcAddress
 
 __all__ = [
     "HELPER",

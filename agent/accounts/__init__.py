@@ -1,0 +1,1 @@
+"""Accounts: staff users, API tokens, browser sessions, their rules and login rate limits."""

@@ -1,0 +1,1 @@
+"""``bm-agent demo``: emulator, simulated BMCs and an agent on embedded defaults."""

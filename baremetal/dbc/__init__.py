@@ -1,0 +1,1 @@
+"""The DBC node's HTTP protocol: typed client, authentication, request and response types."""
