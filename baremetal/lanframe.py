@@ -1,7 +1,7 @@
 """DeepLink LAN frames: 4-byte little-endian length + JSON body of at most 512 bytes.
 
 Pure codec shared by the node emulator (``emulator/deeplink_lan.py``) and the simulated
-DeepLink (``emulator/deeplink_client.py``); reference: dbc-protocol.md §7.2,
+DeepLink (``emulator/deeplink_client.py``); reference: docs/protocol.md §7.2,
 ``deeplink_lan_message.hpp``.
 
 Two node quirks live here because both sides must know them:

@@ -1,4 +1,4 @@
-"""sr25519 signing exactly as the DBC node does it (reference dbc-protocol.md §4).
+"""sr25519 signing exactly as the DBC node does it (docs/protocol.md §4).
 
 - node_id = lowercase hex of the 32-byte sr25519 public key, no ``0x``.
 - node_private_key = hex of the 32-byte mini-secret seed (Substrate ``from_seed``).

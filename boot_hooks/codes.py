@@ -1,8 +1,9 @@
 """Fresh DeepLink verification codes and the salted hash of the last one.
 
-DeepLink accepts 6-16 letters and digits (DeepLinkSDK-Win docs/sdk_user_manual.md
-§3.4). A new code must differ from the code DeepLink or the node reports now and from
-the last code this PC made; only a salted hash of that last code is kept on disk.
+DeepLink accepts 6-16 letters and digits (DeepLinkSDK-Win docs/sdk_user_manual.md §3.4;
+docs/protocol.md §13.1). A new code must differ from the code DeepLink or the node reports
+now and from the last code this PC made; only a salted hash of that last code is kept on
+disk.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ DEFAULT_PIPE = r"\\.\pipe\deeplink_sdk"
 ENV_PREFIX = "BM_HOOK_"
 _NODE_ID = re.compile(r"[0-9a-f]{64}")
 _SECTIONS = ("node", "server", "deeplink", "agent", "deadlines", "state")
-MIN_CODE_LEN, MAX_CODE_LEN = 6, 16  # DeepLink's rule, SDK manual §3.4
+MIN_CODE_LEN, MAX_CODE_LEN = 6, 16  # DeepLink's rule, docs/protocol.md §13.1
 
 
 def default_state_file() -> str:

@@ -2,7 +2,7 @@
 
 Each step has its own deadline (``[deadlines]``) and logs one line when it starts or
 ends; no secret is ever an argument of a log call. Publishing follows the node's
-version (cybercafe-and-deeplink.md §0.1, dbc-protocol.md §3.9, §7.4):
+version (docs/protocol.md §13.3, §3.9, §7.4):
 
 - >= 0.4.1.7: signed ``deeplink/set`` (the node relays ``setDevicePassword`` to DeepLink
   over its LAN service), then signed ``deeplink`` read-back until the new code shows;

@@ -1,7 +1,7 @@
 """The bare-metal node as bm-hook sees it: version probe, signed DeepLink read and set.
 
 Only ``baremetal.dbc.client`` (and its errors) is used, per the design's dependency rule.
-Reference: dbc-protocol.md §2.2 (``/api/v1/`` version), §3.8 (``deeplink``), §3.9
+Reference: docs/protocol.md §2.2 (``/api/v1/`` version), §3.8 (``deeplink``), §3.9
 (``deeplink/set``), §4.3 (both signed by the *server's* own key).
 """
 
@@ -30,7 +30,7 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 # 0.4.1.7 added the DeepLink LAN service: deeplink/set relays setDevicePassword and
-# ignores device_id (dbc-protocol.md §3.9, §9; commits 4fc3a2c1, 679448f5).
+# ignores device_id (docs/protocol.md §3.9, §9; commits 4fc3a2c1, 679448f5).
 RELAY_VERSION = (0, 4, 1, 7)
 _CONFIRM_POLL_S = 0.05
 _CONFIRM_POLL_MAX_S = 0.5

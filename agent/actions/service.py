@@ -1,6 +1,6 @@
 """Staff actions straight through IPMI: power on/off/soft/reset and boot device.
 
-The DBC node refuses power for machines that are not rented (dbc-protocol.md §3.6, §4.4), so
+The DBC node refuses power for machines that are not rented (docs/protocol.md §3.6, §4.4), so
 staff act on the BMC directly. For each server, in order:
 
 1. take the server's lock without waiting: a server with an action in flight gets result

@@ -258,7 +258,7 @@ def cmd_serve(ctx: Ctx) -> int:
     app = create_app(ctx.agent(), background=True)
     # proxy_headers=False: the hook relay trusts the TCP peer address (agent.api.app).
     # One worker, one process: pyghmi keeps its IPMI sessions in process-global tables
-    # (ipmi-anchors §3), so a second worker would fight the first over every BMC session.
+    # (docs/ipmi.md §3.3.8), so a second worker would fight the first over every BMC session.
     _LOGGER.info("serving with a single uvicorn worker: pyghmi IPMI sessions are "
                  "process-global and cannot be shared between worker processes")
     certfile, keyfile = cli_tls.uvicorn_tls_files(settings)

@@ -6,7 +6,7 @@ Two PCs are deliberately interesting:
   ``ipmitool`` call (IPMI 1.5 ``lan``) fails, so the agent reports ``dbc_path_broken``
   (only with ``ipmi_sim``: the fake BMC has no IPMI 1.5 at all, so the probe is off then);
 - ``PC-B04`` is not rented (``online`` in the rentals file): the emulator's idle timer
-  powers it off (dbc-protocol.md §6.4) and the agent reports ``expected_off``.
+  powers it off (docs/protocol.md §6.4) and the agent reports ``expected_off``.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ POLL_INTERVAL_S = 0.2
 NODE_CALL_S = 5.0
 NODE_VERSION_TTL_S = 300.0
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_CODE = re.compile(r"[A-Za-z0-9]{6,16}")  # DeepLink's rule (cybercafe-and-deeplink.md §3.1)
+_CODE = re.compile(r"[A-Za-z0-9]{6,16}")  # DeepLink's rule (docs/protocol.md §13.1)
 _MAX_DEVICE_ID = 64
 _SUCCESS_RESULTS = frozenset({"confirmed", "ok"})  # event results written one row each
 
@@ -318,7 +318,7 @@ class HookRelay:
 
     def _read_back(self, node_id: str, code: str, auth: NodeKeyAuth,
                    deadline: float) -> DeepLinkInfo | None:
-        # deeplink/set "ok" only means queued on DeepLink's socket (dbc-protocol.md §7.3):
+        # deeplink/set "ok" only means queued on DeepLink's socket (docs/protocol.md §7.3):
         # the node reports the new code once DeepLink applied it and sent setDeviceInfo.
         while True:
             left = deadline - self._monotonic()

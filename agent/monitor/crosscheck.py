@@ -16,12 +16,12 @@ Rules, in order (first match wins):
    result yet: ``transitioning``.
 3. Discrepancies (BMC vs staff intent, BMC vs DBC's view, persistent boot device lost):
    ``mismatch`` only once seen on ``confirmations`` consecutive passes (a single read in
-   the middle of a transition is common, ipmi-anchors §3.2); until then the prior verdict
+   the middle of a transition is common, docs/ipmi.md §3.2); until then the prior verdict
    stands.
 4. The DBC path (what the node itself would run) fails while IPMI 2.0 works:
    ``dbc_path_broken`` — renters' power requests through DBC would fail.
 5. Off while not rented: ``expected_off`` — DBC's idle timer powers such machines off
-   (dbc-protocol.md §6.4), so staff need not worry.
+   (docs/protocol.md §6.4), so staff need not worry.
 6. Otherwise ``ok``.
 """
 

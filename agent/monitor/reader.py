@@ -6,10 +6,10 @@ For one server, in order, each call bounded by the per-call deadline:
    ends the IPMI part (after a timeout the BMC's lock is still held by the stuck call, so
    a second call would only wait out its own deadline).
 2. Optionally the DBC-path probe: the exact ``ipmitool`` command the DBC node runs
-   (IPMI 1.5 ``lan``, ``chassis power status``, dbc-protocol.md §6.2) with the deadline as
+   (IPMI 1.5 ``lan``, ``chassis power status``, docs/protocol.md §6.2) with the deadline as
    timeout (the node has none). Skipped when IPMI 2.0 found the BMC unreachable, timed out
    or busy (ipmitool would only burn its own timeout on it) and on a refused login
-   (another wrong login only brings the BMC's account lockout closer, ipmi-anchors §3.2).
+   (another wrong login only brings the BMC's account lockout closer, docs/ipmi.md §3.2).
 3. Optionally DBC's own ``power_status`` through the client node: a manager-targeted
    one-server list (``bare_metal/<node_id>``, §3.1 case 3) makes the node run a live
    status and report it. Only for servers with a node_id.

@@ -1,7 +1,7 @@
 """Which servers DBC considers rented, from a rentals JSON file (``[check] rentals_file``).
 
 The agent has no chain client. What the DBC node's idle timer asks the chain (machine
-status, rent end, current block; dbc-protocol.md §6.4) can come from a JSON file in the
+status, rent end, current block; docs/protocol.md §6.4) can come from a JSON file in the
 emulator's format (documented in ``baremetal/emulator/rentals.py``)::
 
     {"current_block": 1000,

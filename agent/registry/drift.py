@@ -1,10 +1,11 @@
 """Drift between the agent's inventory and what the DBC bare-metal node holds.
 
-``DriftChecker.check()`` lists the node with the manager key (secrets unmasked, §3.1),
-pages past the node's 51-item cap by fetching every inventory server the first page
-lacks with ``bare_metal/<id>`` (the node has no paging; ``Client.list_all_bare_metal``),
-compares with the inventory (``compare``, pure) and appends a ``registry`` event
-(action ``drift``) whenever the findings differ from the last recorded ones.
+``DriftChecker.check()`` lists the node with the manager key (secrets unmasked,
+docs/protocol.md §3.1), pages past the node's 51-item cap by fetching every inventory server
+the first page lacks with ``bare_metal/<id>`` (the node has no paging;
+``Client.list_all_bare_metal``), compares with the inventory (``compare``, pure) and appends
+a ``registry`` event (action ``drift``) whenever the findings differ from the last recorded
+ones.
 
 Findings:
 

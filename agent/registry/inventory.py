@@ -1,6 +1,6 @@
 r"""Parse and validate server inventories (CSV or JSON) before anything is stored.
 
-A CSV file has a header row with the node's own field names (dbc-protocol.md §3.2):
+A CSV file has a header row with the node's own field names (docs/protocol.md §3.2):
 ``uuid,ip,os,desc,ipmi_hostname,ipmi_username,ipmi_password,ipmi_port`` plus the
 optional ``mac`` and ``labels`` (``row=A;zone=vip``). A JSON file is a list of objects
 with the same keys. Every bad row is reported with its line and reason; good rows still

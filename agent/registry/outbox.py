@@ -215,7 +215,9 @@ class OutboxContext:
 
 
 def changes_for(ctx: OutboxContext, server: Server) -> ServerChanges:
-    """Build the modify request that makes the node's record equal the inventory (§3.4).
+    """Build the modify request that makes the node's record equal the inventory.
+
+    Reference: docs/protocol.md §3.4.
 
     Empty strings mean "keep" on the node and cannot clear a field, so an empty ``os``
     or ``desc`` (or an unset port) is simply not sent.

@@ -4,7 +4,7 @@ No I/O here, so every rule is unit-tested on its own:
 
 - ``classify(exc) -> Failure``: turns a ``baremetal`` error into a ``FailureKind`` that
   says whether the node may have acted, whether a retry can help, and which uuid the node
-  named (``bare metal node uuid <uuid> already existed``, dbc-protocol.md §3.2);
+  named (``bare metal node uuid <uuid> already existed``, docs/protocol.md §3.2);
 - ``chunks(items, size)``: batches for ``bare_metal/add`` (at most ``ADD_CAP``, since the
   node's answer stops after 101 items, §3.2);
 - ``plan_after_failure(rest, failure, depth)``: after a failed batch was reconciled by

@@ -1,6 +1,6 @@
 """``bm.register`` outbox items: ``bare_metal/add`` in batches, exactly once in effect.
 
-The node refuses a uuid it already holds (``ExistUUID``, dbc-protocol.md §3.2), so a
+The node refuses a uuid it already holds (``ExistUUID``, docs/protocol.md §3.2), so a
 resent add can never register a server twice; what must never happen is losing the
 node_id of an add whose answer did not arrive (timeout, crash before recording). Hence:
 

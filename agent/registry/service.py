@@ -7,7 +7,7 @@ durable transaction with their audit event) and then carried to the node by the 
 never loses a change and never blocks staff: the change waits with backoff, visible as
 the server's ``state``/``state_detail`` and the outbox item's ``last_error``.
 
-Exactly once: the node itself refuses a uuid it already holds (dbc-protocol.md §3.2), and
+Exactly once: the node itself refuses a uuid it already holds (docs/protocol.md §3.2), and
 every registration whose answer was lost is adopted by uuid from the manager-signed list
 (``agent.registry.register``). Secrets (IPMI passwords, server keys) are sealed in the
 store and never logged; events name fields, never values.

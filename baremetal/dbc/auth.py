@@ -1,4 +1,4 @@
-"""The three ways to authenticate a DBC HTTP request (reference dbc-protocol.md §2.4, §4).
+"""The three ways to authenticate a DBC HTTP request (docs/protocol.md §2.4, §4).
 
 - ``NodeKeyAuth``: a node key (the manager's ``dat/node.dat`` key, or a server's
   generated ``node_private_key``). A fresh nonce is made and signed for every request.

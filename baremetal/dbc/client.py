@@ -1,4 +1,4 @@
-"""Typed client for the DBC node HTTP API (reference dbc-protocol.md §2-§4).
+"""Typed client for the DBC node HTTP API (docs/protocol.md §2-§4).
 
 ``Client(base_url)`` talks to either kind of node:
 
@@ -339,7 +339,7 @@ class Client(VmEndpoints, ImageEndpoints):
         if device_password is None:
             # Since 0.4.1.7 the node always pushes setDevicePassword with the password
             # field, so a device_id-only set would push an empty code to DeepLink
-            # (deeplink_session.cpp set_device_info, reference §7.2).
+            # (deeplink_session.cpp set_device_info, docs/protocol.md §7.2).
             raise InvalidInput("device_password is required (device_id alone pushes an "
                                "empty verification code)")
         additional = {}

@@ -2,7 +2,7 @@
 
 One ``_exchange`` does every call: it builds the URL, sends the JSON body with a
 deadline, reads at most ``MAX_ANSWER_BYTES``, decodes the ``{"errcode", "message"}``
-envelope (reference dbc-protocol.md §2.5) and translates every ``requests`` exception
+envelope (docs/protocol.md §2.5) and translates every ``requests`` exception
 once:
 
 - the request never reached the node (refused, reset before sending, DNS, connect

@@ -1,4 +1,4 @@
-"""Request and response types of the DBC HTTP API (reference dbc-protocol.md §3).
+"""Request and response types of the DBC HTTP API (docs/protocol.md §3).
 
 Request types (``NewServer``, ``ServerChanges``) check themselves on construction with
 the node's own rules and raise ``InvalidInput`` before anything reaches the wire. They

@@ -1,6 +1,6 @@
 """Turn the ``message`` of a successful DBC answer into model objects, checking every field.
 
-Known fields must have the types the node writes (reference dbc-protocol.md §3);
+Known fields must have the types the node writes (docs/protocol.md §3);
 unknown fields are ignored so a newer node does not break an older client. Anything
 else raises ``DecodeError`` naming the endpoint and the field, never its value.
 """

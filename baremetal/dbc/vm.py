@@ -32,7 +32,10 @@ def _positive_int(name: str, value: object) -> int:
 
 
 class VmEndpoints(ClientCore):
-    """VM (task), disk and snapshot endpoints; every call needs renter auth (§4.3)."""
+    """VM (task), disk and snapshot endpoints; every call needs renter auth.
+
+    Reference: docs/protocol.md §4.3.
+    """
 
     def _vm_call(
         self, endpoint: str, path: str, node_id: str, additional: Mapping[str, Any],

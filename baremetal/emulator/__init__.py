@@ -3,7 +3,7 @@
 One process serves the bare-metal node's HTTP (``--listen``), optionally a client node's
 HTTP (``--client-listen``) and the DeepLink LAN service (``--deeplink-listen``). The
 P2P hop between them is an in-process call (``context.Relay``). Replies are byte-exact
-(``replies``, ``nodejson``, ``rjson``); the law is ``shared/reference/dbc-protocol.md``
+(``replies``, ``nodejson``, ``rjson``); the law is ``docs/protocol.md``
 and, where it is unclear, the node's C++ at 603ac9db.
 
 Modules: ``app`` (listener, routing), ``envelope`` (body and ``parse_req_params``),

@@ -1,4 +1,4 @@
-"""Rental authorization of node-side requests (``check_authority``, reference §4.4-4.6).
+"""Rental authorization of node-side requests (``check_authority``, docs/protocol.md §4.4-4.6).
 
 Source: ``node_request_service.cpp:524-776`` and ``WalletSessionIDManager.cpp``. The
 chain answers come from ``RentalBook``. No nonce is ever remembered: a signed nonce

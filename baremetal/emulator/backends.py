@@ -1,6 +1,6 @@
 """What the node drives: the ipmitool power backend and the DeepLink info source.
 
-``PowerBackend`` is ``IpmiToolClient`` (reference §6.2) through ``baremetal.ipmi.ipmitool``.
+``PowerBackend`` is ``IpmiToolClient`` (docs/protocol.md §6.2) through ``baremetal.ipmi.ipmitool``.
 Two DeepLink sources exist, chosen by the emulated node version (§7.4, §9):
 
 - ``LanDeepLink`` (0.4.1.7+): live values from the DeepLink LAN session whose remote

@@ -1,8 +1,8 @@
 """What every HTTP handler sees: the request, its node's role, and the "P2P" relay.
 
 The client role and the bare-metal role share one process. The P2P hop is an
-in-process call into ``NodeSide`` guarded by the client's 30 s timer (reference
-§2.6): an id missing from the client's service list gives ``create node request
+in-process call into ``NodeSide`` guarded by the client's 30 s timer
+(docs/protocol.md §2.6): an id missing from the client's service list gives ``create node request
 failed``; a node that does not answer (unknown id at the node, a deleted server, or a
 machine marked ``offline`` in the rentals file) gives HTTP 500 / -1 ``<op> timeout``
 once the timer expires; an answer that is not valid JSON gives ``response parse error``.

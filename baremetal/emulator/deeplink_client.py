@@ -1,12 +1,12 @@
 """A simulated DeepLink (≥ 1.0.3.1) on a GPU PC, speaking the node's LAN protocol.
 
 It connects to the bare-metal node's DeepLink LAN service FROM a chosen source address
-(the node pairs sessions with servers by peer IP, dbc-protocol.md §7.2), reports
+(the node pairs sessions with servers by peer IP, docs/protocol.md §7.2), reports
 ``setDeviceInfo``, and answers every ``setDevicePassword`` by applying the password and
 reporting a fresh ``setDeviceInfo``, as DeepLink ≥ 1.0.3.1 does (§7.3).
 
 DeepLink's rule for a verification code is 6–16 letters and digits
-(cybercafe-and-deeplink.md §3.1, SDK ``setDevicePassword``). A pushed password that
+(docs/protocol.md §13.1, SDK ``setDevicePassword``). A pushed password that
 breaks it is refused: logged, not applied, not reported, counted in ``rejected``.
 ``reject_passwords`` refuses every push (a fault knob for tests).
 

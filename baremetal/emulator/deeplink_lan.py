@@ -1,6 +1,6 @@
 """The bare-metal node's DeepLink LAN service: TCP sessions from DeepLink, keyed by peer IP.
 
-Reference: dbc-protocol.md §7 and ``src/dbc/task/bare_metal/deeplink_*`` at 603ac9db.
+Reference: docs/protocol.md §7 and ``src/dbc/task/bare_metal/deeplink_*`` at 603ac9db.
 What it reproduces (§10 item 11):
 
 - frames of a little-endian uint32 length + JSON body of at most 512 bytes; a header

@@ -1,4 +1,4 @@
-"""The common request envelope: body checks and ``parse_req_params`` (dbc-protocol.md §2.3-2.4).
+"""The common request envelope: body checks and ``parse_req_params`` (docs/protocol.md §2.3-2.4).
 
 Source: ``rest_api_service.cpp:523-711``. Where the node has undefined behaviour (a
 non-string first ``peer_nodes_list`` element, non-string multisig items, missing keys
@@ -7,7 +7,7 @@ in ``signs`` items) the emulator reads the value as ``""``.
 ``multisig_accounts.threshold`` is an uninitialised ``int32_t`` in the node when the
 caller sends no ``multisig_accounts``; the emulator picks 0, which makes
 ``check_multisig_wallets`` pass vacuously so the request is forwarded and the node
-side refuses it (the common case in practice, reference §2.4).
+side refuses it (the common case in practice, docs/protocol.md §2.4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``/api/v1/bare_metal...`` on both roles (reference §3.1-3.7).
+"""``/api/v1/bare_metal...`` on both roles (docs/protocol.md §3.1-3.7).
 
 Source: ``rest_api_service.cpp:11874-14050``.
 

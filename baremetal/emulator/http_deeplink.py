@@ -1,4 +1,4 @@
-"""``/api/v1/deeplink`` and ``/deeplink/set`` (reference §3.8-3.9).
+"""``/api/v1/deeplink`` and ``/deeplink/set`` (docs/protocol.md §3.8-3.9).
 
 Source: ``rest_api_service.cpp:14056-14554``.
 

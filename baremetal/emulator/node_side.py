@@ -156,7 +156,7 @@ class NodeSide:
             return node_error(E_DEFAULT, "invalid command")
         ok, message = self.power.power(body.target, command)
         if ok and command in ("on", "off"):
-            self.store.clear_deeplink_password(body.target)  # §7.4
+            self.store.clear_deeplink_password(body.target)  # docs/protocol.md §7.4
         return node_error(0 if ok else E_DEFAULT, message)
 
     def _op_bootdev(self, body: ReqBody, hit: str) -> str | None:

@@ -1,7 +1,7 @@
 r"""Node-built JSON texts, concatenated without escaping exactly as the C++ does.
 
 A ``"`` or ``\\`` in a stored value therefore yields invalid JSON, on purpose
-(reference §2.5). Builders take already-resolved values; no I/O here.
+(docs/protocol.md §2.5). Builders take already-resolved values; no I/O here.
 """
 
 from __future__ import annotations

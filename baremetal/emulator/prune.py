@@ -1,4 +1,4 @@
-"""The node's idle power-off timer (reference §6.4, ``BareMetalTaskManager.cpp:57-107``).
+"""The node's idle power-off timer (docs/protocol.md §6.4, ``BareMetalTaskManager.cpp:57-107``).
 
 First run after ``first_s`` (node: 3 min), then every ``every_s`` (node: 15 min); one
 server at a time with ``gap_s`` (node: 3 s) between servers. A server whose machine is

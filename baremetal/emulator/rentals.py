@@ -50,7 +50,7 @@ def multisig_account(wallets: list[str], threshold: int) -> str:
     """Derive the pallet-multisig account (SS58) of ``wallets`` and ``threshold``.
 
     Standard Substrate derivation (the node's closed library presumably does the
-    same, reference §4.6 [inferred]): blake2b-256 of the salt, the SCALE-encoded
+    same, docs/protocol.md §4.6 [inferred]): blake2b-256 of the salt, the SCALE-encoded
     sorted signatory keys and the u16 threshold.
     """
     keys = sorted(_public_key(w) for w in wallets)

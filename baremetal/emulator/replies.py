@@ -1,4 +1,4 @@
-r"""Reply bodies byte for byte as the node writes them (dbc-protocol.md §2.5).
+r"""Reply bodies byte for byte as the node writes them (docs/protocol.md §2.5).
 
 Three spellings exist and each has a builder here:
 

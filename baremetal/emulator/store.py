@@ -222,7 +222,10 @@ class BareMetalStore:
         return 0, "ok"
 
     def clear_deeplink_password(self, node_id: str) -> None:
-        """Clear the stored DeepLink password (``ClearDeepLinkPassword``, §7.4)."""
+        """Clear the stored DeepLink password (``ClearDeepLinkPassword``).
+
+        Reference: docs/protocol.md §7.4.
+        """
         with self._lock:
             record = self._records.get(node_id)
             if record is None or not record.deeplink_device_password:

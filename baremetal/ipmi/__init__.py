@@ -1,4 +1,4 @@
 """IPMI: ``client`` (BmcClient) over ``session``, the only pyghmi importer.
 
-``ipmitool`` builds the command line the DBC node runs (reference §6.2).
+``ipmitool`` builds the command line the DBC node runs (docs/protocol.md §6.2).
 """

@@ -5,7 +5,7 @@
 - One cached session (``ipmi_session.Link``, pyghmi underneath) per BMC, thrown away on any
   session error, after ``idle_relogin_s`` without use (BMCs drop idle sessions after
   30-60 s; ipmi_sim after 30 s), and when the caller's deadline passes.
-- A per-BMC lock: one request in flight per BMC (ipmi-anchors §0.3: concurrent commands on
+- A per-BMC lock: one request in flight per BMC (docs/ipmi.md §1.2: concurrent commands on
   one session were 8x slower, and some BMCs corrupt replies).
 - A deadline on every call. pyghmi blocks ~5 s on a dead login and ~28 s on a dead session,
   so each call runs in a worker thread and the caller stops waiting at its deadline
@@ -17,7 +17,7 @@
   ``stuck_after_s`` no longer blocks its BMC: the BMC gets a fresh lock and session slot.
 - Every call reports ``(addr, op, seconds, error_kind or None)`` to ``on_call`` for metrics.
 
-Boot devices use DBC's names (``none pxe disk cdrom bios``, dbc-protocol.md §3.7).
+Boot devices use DBC's names (``none pxe disk cdrom bios``, docs/protocol.md §3.7).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ Everything is chassis netfn (0x00), IPMI 2.0 spec §28:
 - Chassis Control (cmd 0x02): 0 = power down, 1 = power up, 3 = hard reset, 5 = soft off.
 - Set/Get System Boot Options (cmd 0x08/0x09), parameter 5 "boot flags" (table 28-14):
   byte 1 bit 7 valid, bit 6 persistent, bit 5 EFI; byte 2 bits 5:2 device selector.
-  Parameter 3 bit 3 stops the BMC clearing the valid bit after 60 s (ipmi-anchors §1a).
+  Parameter 3 bit 3 stops the BMC clearing the valid bit after 60 s (docs/ipmi.md §6.3).
 
 Also the session-less Get Channel Authentication Capabilities probe (IPMI 2.0 §22.13) used to
-refuse IPMI-1.5-only BMCs before any credential is sent (ipmi-anchors §4.1).
+refuse IPMI-1.5-only BMCs before any credential is sent (docs/ipmi.md §4.1).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ GET_BOOT_FLAGS_REQUEST = bytes([_PARAM_BOOT_FLAGS, 0, 0])
 #: Staff/agent power actions -> Chassis Control byte (IPMI 2.0 table 28-4).
 POWER_ACTIONS: dict[str, int] = {"off": 0, "on": 1, "reset": 3, "soft": 5}
 
-#: The boot devices DBC accepts (dbc-protocol.md §3.7) -> 4-bit selector, as ipmitool sends
+#: The boot devices DBC accepts (docs/protocol.md §3.7) -> 4-bit selector, as ipmitool sends
 #: them for ``chassis bootdev`` (none 0x00, pxe 0x04, disk 0x08, cdrom 0x14, bios 0x18).
 DBC_BOOT_DEVICES: dict[str, int] = {"none": 0, "pxe": 1, "disk": 2, "cdrom": 5, "bios": 6}
 _DEVICE_BY_SELECTOR = {sel: name for name, sel in DBC_BOOT_DEVICES.items()}

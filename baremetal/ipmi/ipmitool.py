@@ -1,4 +1,4 @@
-"""The ipmitool call exactly as the DBC bare-metal node makes it (dbc-protocol.md §6.2).
+"""The ipmitool call exactly as the DBC bare-metal node makes it (docs/protocol.md §6.2).
 
 The node builds one shell string (``ipmitool_client.cpp:29-65``)::
 

@@ -2,7 +2,7 @@
 
 A ``Link`` is one logged-in IPMI 2.0 session. It is not thread-safe; ``baremetal.ipmi.client``
 serialises calls per BMC and bounds them with deadlines. pyghmi pitfalls handled here
-(ipmi-anchors §3.3):
+(docs/ipmi.md §3.3):
 
 - credentials go to pyghmi as bytes: with ``str`` a second Command to the same BMC hangs;
 - a session-less capability probe runs before every login. It refuses IPMI-1.5-only BMCs
@@ -88,7 +88,7 @@ def _install_wakeup_fix() -> None:
     (0.5-1 s) fires. Measured on loopback: 16 threads x 400 warm reads on 4 BMCs took
     12.5 s (154 calls over 0.3 s, some timing out at 5 s) against 0.2 s with this fix;
     8 parallel logins x 30: 76 of 240 over 0.3 s against none (max 32 ms); serially 1 read
-    in 400 took 0.6-1 s (the unexplained outlier of ipmi-anchors §2.2). The fix registers
+    in 400 took 0.6-1 s (the unexplained outlier of docs/ipmi.md §2.2). The fix registers
     the wait as before, then returns at once if the data is already queued: for a command
     (``awaitresponse``), that session's packet queue; for the event loop (``wait_for_rsp``,
     used by logins), the global session queue. Waits for a busy session (``_cmdwait``)
@@ -348,7 +348,7 @@ class Link:
             _stop_keepalive(self._command.ipmi_session)  # pyghmi re-adds it on a re-login
         code = rsp.get("code", 0xFFFF)
         if not isinstance(code, int) or not 0 <= code <= 0xFF:
-            # 0xFFFF: pyghmi's retries ran out; the session is dead (anchors §3.3.7).
+            # 0xFFFF: pyghmi's retries ran out; the session is dead (docs/ipmi.md §3.3.7).
             self.broken = True
             raise IpmiUnreachable(self.addr.label, f"{what}: the BMC stopped answering")
         if rsp.get("netfn") != netfn + 1 or rsp.get("command") != cmd:

@@ -1,4 +1,4 @@
-r"""One rule for values the DBC node puts unquoted on its ``sh -c`` line (dbc-protocol.md §6.2).
+r"""One rule for values the DBC node puts unquoted on its ``sh -c`` line (docs/protocol.md §6.2).
 
 The node builds ``ipmitool -H <host> [-p <port>] -U <user> -P <password> chassis ...``
 (``baremetal.ipmi.ipmitool.dbc_command_line``) and runs it through ``sh -c``, the values not

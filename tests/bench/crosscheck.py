@@ -8,7 +8,7 @@ prints the figures and returns them as a dict.
   reads). Cold = first pass (every session logs in), warm = the next one (cached sessions).
 - DBC node: what ``bare_metal/<id>`` costs the node per server: one ``ipmitool`` process
   per BMC, in sequence, through ``sh -c`` with the exact command line the node builds
-  (no ``-I``: IPMI 1.5 ``lan``; ``chassis power status``; dbc-protocol.md §6.2).
+  (no ``-I``: IPMI 1.5 ``lan``; ``chassis power status``; docs/protocol.md §6.2).
 - power-only: warm ``read_power`` of every BMC through the same pool, which is exactly the
   DBC loop's work (the pass also reads boot flags: two BMC round trips per server);
 - dead: ``--dead`` BMCs frozen (SIGSTOP: bound port, no answer, the costly kind of dead),

@@ -4,7 +4,7 @@ Run ``python -m tests.bench.ipmi_read [--reads N] [--ipmitool-runs M] [--fleet K
 ``main()`` prints the figures and returns them as a dict (a bench runner collects them).
 
 All IPMI figures come from the same ipmi_sim BMC on loopback in the same run, so the ratio
-compares client overhead only (ipmi-anchors §2.2): ``baremetal.ipmi.client`` keeps a session and
+compares client overhead only (docs/ipmi.md §2.2): ``baremetal.ipmi.client`` keeps a session and
 sends raw Get Chassis Status; ipmitool starts a process and logs in for every call.
 """
 

@@ -207,7 +207,7 @@ def test_delete_counts_and_failures(rig):
     relayed = rig.relay.delete_bare_metal([added[1].node_id], rig.manager)
     assert (relayed.succeeded, relayed.failed) == (1, 0)
     # A server's own key names that server as the peer: the node relays it there and
-    # the server id answers "Not supported" (node_request_service.cpp, §3.2 errors).
+    # the server id answers "Not supported" (node_request_service.cpp, docs/protocol.md §3.2).
     with pytest.raises(NodeRejected, match="Not supported"):
         rig.local.delete_bare_metal([added[2].node_id], NodeKeyAuth(added_key(rig, added[2])))
     assert [s.uuid for s in rig.local.list_bare_metal()] == ["seat-003"]
@@ -328,7 +328,7 @@ def test_backend_failure_is_node_rejected_with_ipmitool_text(rig, ipmi_sim):
         rig.relay.power(added.node_id, "status", renter.auth())
     assert type(info.value) is NodeRejected
     assert "Error: Unable to establish LAN session" in info.value.message
-    assert " <line> " in info.value.message  # inner newlines, as the node joins them (§6.2)
+    assert " <line> " in info.value.message  # node joins lines so: docs/protocol.md §6.2
     assert bmc.password not in str(info.value)
 
 

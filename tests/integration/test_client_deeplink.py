@@ -2,7 +2,7 @@
 
 The simulated DeepLink connects to the emulator's DeepLink LAN service from its own
 127.0.0.N source address; the server is registered with that ``ip``, which is how the
-node pairs them (reference §7.2). Every spelling of "deeplink service not connected"
+node pairs them (docs/protocol.md §7.2). Every spelling of "deeplink service not connected"
 must come out as ``DeepLinkNotConnected``.
 """
 

@@ -2,7 +2,7 @@
 
 Peers: the emulator's DeepLinkLanServer in-process, the simulated DeepLink both as a
 subprocess (python -m baremetal.emulator.deeplink_client) and in-process, and raw sockets
-for the byte-level checks. Reference: dbc-protocol.md §7, §10 item 11.
+for the byte-level checks. Reference: docs/protocol.md §7, §10 item 11.
 """
 
 from __future__ import annotations

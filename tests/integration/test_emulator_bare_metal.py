@@ -1,4 +1,4 @@
-"""Local bare-metal management on the emulator (§3.1-3.4; §10 items 6-9)."""
+"""Local bare-metal management on the emulator (docs/protocol.md §3.1-3.4; §10 items 6-9)."""
 
 from __future__ import annotations
 

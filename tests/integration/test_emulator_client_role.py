@@ -1,4 +1,7 @@
-"""The client-node role: relay, rental authorization, sessions, timeouts (§2.6, §3, §4.4-4.5)."""
+"""The client-node role: relay, rental authorization, sessions, timeouts.
+
+Reference: docs/protocol.md §2.6, §3, §4.4-4.5.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The emulator's HTTP layer against the node's quirks (§2.2-2.5; §10 items 1-3)."""
+"""The emulator's HTTP layer against the node's quirks.
+
+Reference: docs/protocol.md §2.2-2.5; §10 items 1-3.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Power and boot device through the emulator against a real BMC (ipmi_sim, IPMI 1.5 ``lan``).
 
-Reference §3.6-3.7, §6.2-6.4, §7.4 and §10 items 5 and 12.
+Reference: docs/protocol.md §3.6-3.7, §6.2-6.4, §7.4 and §10 items 5 and 12.
 """
 
 from __future__ import annotations

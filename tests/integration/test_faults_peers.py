@@ -142,7 +142,8 @@ def _registered(agent: AgentProc, emulator: Any, bmc: Any) -> str:
 @pytest.mark.slow
 def test_client_node_slower_than_the_deadline_costs_one_deadline_and_heals(
         agent_proc, fake_bmc, spawn, tmp_path) -> None:
-    # The node's own relay timer is 30 s (§2.6); here 5 s, longer than any deadline we use.
+    # The node's own relay timer is 30 s (docs/protocol.md §2.6); here 5 s, longer than any
+    # deadline we use.
     emulator = start_emulator(spawn, tmp_path, deeplink=False,
                               env={"BM_EMULATOR_RELAY_TIMEOUT_S": "5"},
                               extra_args=["--ipmitool", str(_ipmitool_stub(tmp_path))])
@@ -172,7 +173,7 @@ def test_client_node_answering_invalid_json_is_noted_not_fatal(agent_proc, emula
         bmc = fake_bmc(initial_power="on")
         agent = agent_proc(emulator, config={**FAST, "node.client_url": peer.url})
         node_id = _registered(agent, emulator, bmc)
-        # What the real node sends when a stored description holds a quote (§2.5).
+        # What the real node sends when a stored description holds a quote (docs/protocol.md §2.5).
         peer.default = Answer(body=(
             '{"errcode":0, "message":{"bare_metal_nodes":[{"node_id":"' + node_id + '",'
             '"uuid":"pc-1","description":"say "hi"","power_status":"Chassis Power is on"}]}}'

@@ -197,7 +197,7 @@ def test_second_client_to_the_same_bmc_does_not_hang(fake_bmc):
     first = BmcClient()
     try:
         assert first.read_power(bmc.address(), 5) is PowerState.ON
-        for _ in range(2):  # str credentials would hang here (ipmi-anchors §3.3.2)
+        for _ in range(2):  # str credentials would hang here (docs/ipmi.md §3.3.2)
             thread = threading.Thread(target=read_with_fresh_client, daemon=True)
             thread.start()
             thread.join(10)

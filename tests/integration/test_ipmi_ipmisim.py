@@ -1,6 +1,6 @@
 """baremetal.ipmi.client against OpenIPMI's ipmi_sim: an independent IPMI implementation.
 
-ipmi_sim drops the persistent and UEFI bits and never sets the valid bit (ipmi-anchors §5),
+ipmi_sim drops the persistent and UEFI bits and never sets the valid bit (docs/ipmi.md §5),
 so boot checks here look at the selector only; persistence is covered against the fake BMC.
 """
 
@@ -25,7 +25,7 @@ SIM_NAMES = {"none": "none", "pxe": "pxe", "disk": "default", "cdrom": "cdrom", 
 
 def test_dbc_style_ipmitool_works_when_ipmi15_is_enabled(ipmi_sim):
     bmc = ipmi_sim(initial_power="on")
-    # Exactly as the DBC node runs it: no -I, so IPMI 1.5 "lan" (dbc-protocol.md §6.2).
+    # Exactly as the DBC node runs it: no -I, so IPMI 1.5 "lan" (docs/protocol.md §6.2).
     result = run_ipmitool(bmc, "chassis", "power", "status", interface=None, timeout=20)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Chassis Power is on"

@@ -2,7 +2,7 @@
 ipmitool against a real ipmi_sim BMC, and the agent reads the same rentals file.
 
 The agent also asks the emulator's client node for DBC's own ``power_status`` (a
-manager-targeted one-server list, dbc-protocol.md §3.1 case 3).
+manager-targeted one-server list, docs/protocol.md §3.1 case 3).
 """
 
 from __future__ import annotations

@@ -211,7 +211,8 @@ def test_no_secret_reaches_logs_or_events(registry: Registry, store: Store,
 
 def test_a_foreign_record_that_breaks_the_nodes_json_does_not_stop_registration(
         registry: Registry, store: Store, emulator: EmulatorHandle) -> None:
-    # The node writes JSON unescaped (§2.5): this desc makes its whole list invalid.
+    # The node writes JSON unescaped (docs/protocol.md §2.5): this desc makes its whole list
+    # invalid.
     register_servers(emulator, [{"uuid": "odd-1", "ip": "10.8.0.1", "desc": 'say "hi"',
                                  "ipmi_hostname": "10.8.1.1", "ipmi_username": "root",
                                  "ipmi_password": "x"}])

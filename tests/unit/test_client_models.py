@@ -144,7 +144,7 @@ def test_node_key_auth_signs_a_fresh_nonce_each_time():
     assert first["wallet"] == SERVER_ID
     assert first["nonce"] != second["nonce"]
     for fields in (first, second):
-        b58check_decode(fields["nonce"])  # base58check like util::create_nonce (§4.2)
+        b58check_decode(fields["nonce"])  # util::create_nonce, docs/protocol.md §4.2
         assert len(fields["sign"]) == 128 and fields["sign"] == fields["sign"].lower()
         assert verify(fields["sign"], fields["nonce"], SERVER_ID)
 

@@ -77,7 +77,7 @@ def test_envelope_problems_are_decode_errors(status, body, needle):
 
 
 def test_unescaped_quote_is_explained_without_quoting_the_body():
-    # A verified list whose description holds '"' (reference §2.5): the secrets in the
+    # A verified list whose description holds '"' (docs/protocol.md §2.5): the secrets in the
     # body must not leak into the error.
     item = f'{{"node_id":"{NODE_A}","node_private_key":"{SECRET_KEY}","description":"the "best" seat"}}'
     body = ('{"errcode":0, "message":{"bare_metal_nodes":[' + item + ']}}\r\n').encode()
@@ -180,7 +180,7 @@ def test_version_and_session_id():
         parse_version("ep", {})
 
 
-# -- the error tree (reference §2.5) ---------------------------------------------------
+# -- the error tree (docs/protocol.md §2.5) ---------------------------------------------------
 
 @pytest.mark.parametrize(("status", "errcode", "message", "cls"), [
     (400, -25, "invalid wallet sign", errors.SignatureRejected),

@@ -207,7 +207,7 @@ def test_read_node_dat_checks_derivation_and_hides_key(tmp_path: Path) -> None:
 
 
 def test_read_node_dat_published_vector(tmp_path: Path) -> None:
-    # Substrate dev key //Bob (dbc-protocol.md §4.3): seed 398f0c28… -> 8eaf0415…
+    # Substrate dev key //Bob (docs/protocol.md §4.1, §4.3): seed 398f0c28… -> 8eaf0415…
     seed = "398f0c28f98885e046333d4a41c19cee4c37368a9832c6502f6cfd182e2aef89"
     node_id = "8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48"
     assert read_node_dat(write_dat(tmp_path, node_id, seed)).node_id == node_id

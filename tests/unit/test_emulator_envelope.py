@@ -1,4 +1,4 @@
-"""The request envelope checks (reference §2.3-2.4, ``parse_req_params``)."""
+"""The request envelope checks (docs/protocol.md §2.3-2.4, ``parse_req_params``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""rapidjson-compatible parsing and pretty printing (reference §2.3, §2.5)."""
+"""rapidjson-compatible parsing and pretty printing (docs/protocol.md §2.3, §2.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Emulator state: server store, rentals file, node JSON spellings (reference §2.5, §3.2-3.4, §5)."""
+"""Emulator state: server store, rentals file, node JSON spellings.
+
+Reference: docs/protocol.md §2.5, §3.2-3.4, §5.
+"""
 
 from __future__ import annotations
 

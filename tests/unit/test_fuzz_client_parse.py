@@ -3,7 +3,7 @@
 Volume runs here on the pure functions (``decode_envelope``, every ``parse_*``,
 ``api_error_from_reply``); a sample of the same inputs goes through a real loopback HTTP
 peer in tests/integration/test_hostile_answers.py. The real node writes strings without
-escaping them (reference §2.5), so bodies are also built the node's way: a stored text
+escaping them (docs/protocol.md §2.5), so bodies are also built the node's way: a stored text
 pasted raw between quotes.
 """
 

@@ -92,7 +92,7 @@ def test_boot_selectors_match_ipmitool_bootdev(device, second_byte):
     [(False, False, 0x80), (True, False, 0xC0), (False, True, 0xA0), (True, True, 0xE0)],
 )
 def test_boot_flag_bits_match_ironic_uefi_bytes(persistent, uefi, flags):
-    # Ironic's UEFI raw bytes: 0xA0 one-time, 0xE0 persistent (ipmi-anchors §1a).
+    # Ironic's UEFI raw bytes: 0xA0 one-time, 0xE0 persistent (docs/ipmi.md §6.2).
     assert boot_flags_request("pxe", persistent=persistent, uefi=uefi)[1] == flags
 
 

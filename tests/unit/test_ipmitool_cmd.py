@@ -1,4 +1,4 @@
-"""The node's ipmitool command line and output parsing (dbc-protocol.md §6.2, §10 item 12)."""
+"""The node's ipmitool command line and output parsing (docs/protocol.md §6.2, §10 item 12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The node's shell-line rule (baremetal.ipmi.shell_word) against the real ``sh -c`` (§6.2).
+"""The node's shell-line rule (baremetal.ipmi.shell_word) against the real ``sh -c``.
+
+Reference: docs/protocol.md §6.2.
 
 Property: any value the rule accepts, put on the node's exact command line
 (``dbc_command_line``) and run by ``sh -c`` (and by bash, whose expansions go further),

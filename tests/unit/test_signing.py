@@ -1,4 +1,4 @@
-"""sr25519 signing against the published vectors of reference §4.1, plus properties."""
+"""sr25519 signing against the published vectors of docs/protocol.md §4.1, plus properties."""
 
 import uuid
 

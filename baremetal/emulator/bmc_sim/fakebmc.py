@@ -9,7 +9,7 @@ process)::
 
 It binds 127.0.0.1 only and prints ``fakebmc ready on 127.0.0.1:P`` once listening.
 
-Fixes over pyghmi's stock server (ipmi-anchors §3.3 item 3):
+Fixes over pyghmi's stock server (docs/ipmi.md §3.3.3):
 
 - it answers "no cipher suite match" (RMCP+ status 0x11) to any proposal other than suite 3,
   so a pyghmi 1.6.19 client falls back from SHA-256 to SHA-1 instead of crashing;

@@ -1,4 +1,4 @@
-"""Start OpenIPMI's ``ipmi_sim`` as an independent IPMI peer (ipmi-anchors §5).
+"""Start OpenIPMI's ``ipmi_sim`` as an independent IPMI peer (docs/ipmi.md §5).
 
 Used by the tests (through ``tests.peers.ipmisim``), the benchmarks and ``bm-agent demo``.
 
