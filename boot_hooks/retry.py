@@ -1,4 +1,4 @@
-"""Deadlines and bounded exponential backoff with jitter (style-anchors §6.2)."""
+"""Deadlines and bounded exponential backoff with jitter."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ _CHUNK = 64 * 1024
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]+")
 _UNESCAPED_HINT = (
     "the node writes strings without escaping, so a '\"' or '\\' in a stored field "
-    "yields invalid JSON (reference §2.5)"
+    "yields invalid JSON (docs/protocol.md §2.5)"
 )
 
 

@@ -76,7 +76,7 @@ def check_wire_text(name: str, value: object, *, required: bool = True) -> None:
     if _JSON_BREAKERS.search(value):
         raise InvalidInput(
             f"{name} must not contain '\"', '\\' or control characters: the node writes "
-            "them into its JSON unescaped (reference §2.5)"
+            "them into its JSON unescaped (docs/protocol.md §2.5)"
         )
 
 
