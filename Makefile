@@ -1,12 +1,13 @@
 # Two entry points that work on a fresh Debian machine:
 #   make demo   emulator + simulated BMCs + agent + dashboard on embedded defaults
 #   make test   lint, type check and the whole test suite against real peers
+# While editing: make check (lint, type check, unit tests but the slow fuzz runs; no sockets).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint unit bench sysdeps venv clean
+.PHONY: test check demo lint unit bench sysdeps venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ test: sysdeps $(STAMP) lint
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+check: lint $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests/unit
 
 bench: sysdeps $(STAMP)
 	$(PY) -m tests.bench.run_all

@@ -1,6 +1,8 @@
-"""Prometheus text exposition (format 0.0.4) without dependencies; thread-safe.
+"""Prometheus metrics of the agent, through ``prometheus_client`` (text format 0.0.4).
 
-``Metrics`` owns every family the agent exports and the methods that feed them:
+``Metrics`` owns every family the agent exports, in its own ``CollectorRegistry`` (one per
+``Agent``: tests build several in one process, so the library's global registry is never
+used), and the methods that feed them:
 
 - ``observe_ipmi(addr, op, seconds, error_kind)``: pass it as ``BmcClient(on_call=...)``;
   feeds the IPMI latency histogram and the error counters by class;
@@ -12,16 +14,26 @@
   the route template, e.g. ``/api/v1/servers/{uuid}``, never the raw path: bounded labels);
 - ``render()``: the text for ``GET /metrics`` (serve it with ``CONTENT_TYPE``).
 
-The primitives (``Counter``, ``Gauge``, ``Histogram``) are generic; label values are
-escaped (backslash, double quote, newline) and HELP text too (backslash, newline).
+``Counter``, ``Gauge`` and ``Histogram`` are thin typed wrappers: labels are passed as
+keywords and checked against the family's label names (``ValueError`` otherwise), and
+``value()`` / ``count()`` read a series back. Counters and histograms are the library's own;
+a gauge is a custom collector so that ``replace()`` swaps the whole series set at once (a
+scrape never sees half of it), the pattern the library documents for snapshot values.
+Escaping of label values and HELP text, number formatting and the ``+Inf`` bucket are the
+library's. ``*_created`` series are switched off (process-wide): the agent never exported them.
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
+from prometheus_client import Counter as _LibCounter
+from prometheus_client import Histogram as _LibHistogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from baremetal.ipmi.client import BmcAddress
 
@@ -33,101 +45,78 @@ _PASS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _IPMI_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-LabelValues = tuple[str, ...]
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-def _labels_text(names: Sequence[str], values: Sequence[str],
-                 extra: tuple[str, str] | None = None) -> str:
-    pairs = [f'{n}="{_escape_label(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra is not None:
-        pairs.append(f'{extra[0]}="{_escape_label(extra[1])}"')
-    return "{" + ",".join(pairs) + "}" if pairs else ""
+# prometheus_client leaves this one function unannotated.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class _Family:
-    """A named metric with a fixed list of label names."""
+    """A named metric with a fixed list of label names, in one registry."""
 
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, help_text: str, labels: Sequence[str],
+                 registry: CollectorRegistry | None) -> None:
         self.name = name
         self.help = help_text
         self.label_names = tuple(labels)
-        self._lock = threading.Lock()
+        self._registry = registry if registry is not None else CollectorRegistry()
 
-    def _key(self, labels: Mapping[str, object]) -> LabelValues:
+    def _labels(self, labels: Mapping[str, object]) -> dict[str, str]:
         if set(labels) != set(self.label_names):
             raise ValueError(f"{self.name} takes labels {self.label_names}, got {sorted(labels)}")
-        return tuple(str(labels[n]) for n in self.label_names)
+        return {n: str(labels[n]) for n in self.label_names}
 
-    def header(self) -> list[str]:
-        """HELP and TYPE lines."""
-        return [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} {self.kind}"]
+    def _sample(self, suffix: str, labels: Mapping[str, object]) -> float | None:
+        return self._registry.get_sample_value(self.name + suffix, self._labels(labels))
 
-    def samples(self) -> list[str]:
-        """Sample lines (overridden)."""
-        return []
+    def _collector(self) -> Collector:
+        raise NotImplementedError
 
     def render(self) -> list[str]:
-        """HELP, TYPE and sample lines."""
-        return self.header() + self.samples()
+        """HELP, TYPE and sample lines of this family alone."""
+        return generate_latest(self._collector()).decode("utf-8").splitlines()
+
+    def samples(self) -> list[str]:
+        """Sample lines of this family alone."""
+        return [line for line in self.render() if not line.startswith("#")]
 
 
 class Counter(_Family):
-    """A monotonically increasing count per label set."""
+    """A monotonically increasing count per label set (name ends in ``_total``)."""
 
-    kind = "counter"
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = (), *,
+                 registry: CollectorRegistry | None = None) -> None:
+        if not name.endswith("_total"):
+            raise ValueError(f"counter {name} must end in _total")
+        super().__init__(name, help_text, labels, registry)
+        self._metric = _LibCounter(name, help_text, self.label_names, registry=self._registry)
 
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[LabelValues, float] = {}
+    def _collector(self) -> Collector:
+        return self._metric
 
     def inc(self, amount: float = 1.0, **labels: object) -> None:
-        """Add ``amount`` (>= 0)."""
-        if amount < 0:
-            raise ValueError("a counter only goes up")
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+        """Add ``amount`` (>= 0; ``ValueError`` otherwise)."""
+        chosen = self._labels(labels)
+        (self._metric.labels(**chosen) if chosen else self._metric).inc(amount)
 
     def value(self, **labels: object) -> float:
         """Return the current value (0 when never incremented)."""
-        with self._lock:
-            return self._values.get(self._key(labels), 0.0)
-
-    def samples(self) -> list[str]:
-        """Sample lines, sorted by label values."""
-        with self._lock:
-            items = sorted(self._values.items())
-        return [f"{self.name}{_labels_text(self.label_names, k)} {_number(v)}" for k, v in items]
+        return self._sample("", labels) or 0.0
 
 
 class Gauge(_Family):
-    """A value that goes up and down per label set."""
+    """A value that goes up and down per label set; a series exists once set."""
 
-    kind = "gauge"
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = (), *,
+                 registry: CollectorRegistry | None = None) -> None:
+        super().__init__(name, help_text, labels, registry)
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, ...], float] = {}
+        self._registry.register(self)
 
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[LabelValues, float] = {}
+    def _collector(self) -> Collector:
+        return self
+
+    def _key(self, labels: Mapping[str, object]) -> tuple[str, ...]:
+        return tuple(self._labels(labels).values())
 
     def set(self, value: float, **labels: object) -> None:
         """Set the value of one label set."""
@@ -146,108 +135,92 @@ class Gauge(_Family):
         with self._lock:
             return self._values.get(self._key(labels))
 
-    def samples(self) -> list[str]:
-        """Sample lines, sorted by label values."""
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield one gauge family, series sorted by labels (the library's collector protocol)."""
+        family = GaugeMetricFamily(self.name, self.help, labels=self.label_names)
         with self._lock:
             items = sorted(self._values.items())
-        return [f"{self.name}{_labels_text(self.label_names, k)} {_number(v)}" for k, v in items]
+        for key, value in items:
+            family.add_metric(list(key), value)
+        yield family
 
 
 class Histogram(_Family):
     """Cumulative buckets, sum and count per label set."""
 
-    kind = "histogram"
-
     def __init__(self, name: str, help_text: str, labels: Sequence[str] = (),
-                 buckets: Sequence[float] = _IPMI_BUCKETS) -> None:
-        super().__init__(name, help_text, labels)
+                 buckets: Sequence[float] = _IPMI_BUCKETS, *,
+                 registry: CollectorRegistry | None = None) -> None:
+        super().__init__(name, help_text, labels, registry)
         if "le" in self.label_names:
             raise ValueError("'le' is reserved for histogram buckets")
         self.buckets = tuple(sorted(float(b) for b in buckets))
-        self._series: dict[LabelValues, tuple[list[int], list[float]]] = {}
+        self._metric = _LibHistogram(name, help_text, self.label_names, registry=self._registry,
+                                     buckets=self.buckets)
+
+    def _collector(self) -> Collector:
+        return self._metric
 
     def observe(self, value: float, **labels: object) -> None:
         """Record one observation."""
-        key = self._key(labels)
-        with self._lock:
-            counts, totals = self._series.setdefault(key, ([0] * (len(self.buckets) + 1), [0.0]))
-            index = next((i for i, b in enumerate(self.buckets) if value <= b), len(self.buckets))
-            counts[index] += 1
-            totals[0] += value
+        chosen = self._labels(labels)
+        (self._metric.labels(**chosen) if chosen else self._metric).observe(value)
 
     def count(self, **labels: object) -> int:
         """Return the number of observations of one label set."""
-        with self._lock:
-            series = self._series.get(self._key(labels))
-        return sum(series[0]) if series else 0
-
-    def samples(self) -> list[str]:
-        """Sample lines, sorted by label values."""
-        with self._lock:
-            items = sorted((k, (list(c), t[0])) for k, (c, t) in self._series.items())
-        lines: list[str] = []
-        for key, (counts, total) in items:
-            running = 0
-            for bound, count in zip((*self.buckets, math.inf), counts, strict=True):
-                running += count
-                labels = _labels_text(self.label_names, key, ("le", _number(bound)))
-                lines.append(f"{self.name}_bucket{labels} {running}")
-            plain = _labels_text(self.label_names, key)
-            lines.append(f"{self.name}_sum{plain} {_number(total)}")
-            lines.append(f"{self.name}_count{plain} {running}")
-        return lines
+        return int(self._sample("_count", labels) or 0)
 
 
 class Metrics:
     """Every metric the agent exports, with the feeding methods the pieces call."""
 
     def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
         p = "bm_agent_"
         self.pass_duration = Histogram(
             p + "check_pass_duration_seconds", "Duration of one cross-check pass.",
-            buckets=_PASS_BUCKETS)
+            buckets=_PASS_BUCKETS, registry=r)
         self.pass_last_duration = Gauge(
-            p + "check_pass_last_duration_seconds", "Duration of the newest cross-check pass.")
+            p + "check_pass_last_duration_seconds", "Duration of the newest cross-check pass.",
+            registry=r)
         self.pass_last_end = Gauge(
-            p + "check_pass_last_end_timestamp_seconds", "When the newest pass ended (Unix).")
+            p + "check_pass_last_end_timestamp_seconds", "When the newest pass ended (Unix).",
+            registry=r)
         self.passes = Counter(p + "check_passes_total", "Cross-check passes by outcome.",
-                              ("outcome",))
+                              ("outcome",), registry=r)
         self.pass_overruns = Counter(
-            p + "check_pass_overruns_total", "Passes that took longer than the interval.")
+            p + "check_pass_overruns_total", "Passes that took longer than the interval.",
+            registry=r)
         self.verdicts = Gauge(p + "servers_by_verdict", "Servers per current verdict.",
-                              ("verdict",))
+                              ("verdict",), registry=r)
         self.bmc_last_success = Gauge(
             p + "bmc_last_success_timestamp_seconds",
-            "Last time the BMC of a server answered an IPMI read (Unix).", ("uuid",))
+            "Last time the BMC of a server answered an IPMI read (Unix).", ("uuid",), registry=r)
         self.ipmi_latency = Histogram(
             p + "ipmi_call_duration_seconds", "Duration of IPMI calls, failed ones included.",
-            ("op",), buckets=_IPMI_BUCKETS)
+            ("op",), buckets=_IPMI_BUCKETS, registry=r)
         self.ipmi_errors = Counter(p + "ipmi_errors_total", "Failed IPMI calls by error class.",
-                                   ("op", "kind"))
+                                   ("op", "kind"), registry=r)
         self.check_errors = Counter(
             p + "check_errors_total",
             "Failed checks other than IPMI reads (dbc_path, client_node, monitor).",
-            ("source", "kind"))
+            ("source", "kind"), registry=r)
         self.actions = Counter(p + "actions_total", "Staff actions by result.",
-                               ("action", "result"))
+                               ("action", "result"), registry=r)
         self.http_requests = Counter(p + "http_requests_total", "HTTP requests by route and "
-                                     "status.", ("route", "status"))
+                                     "status.", ("route", "status"), registry=r)
         self.http_latency = Histogram(p + "http_request_duration_seconds",
                                       "Duration of HTTP requests.", ("route",),
-                                      buckets=_HTTP_BUCKETS)
+                                      buckets=_HTTP_BUCKETS, registry=r)
         self.password_attempts = Counter(
             p + "password_attempts_total",
             "Password attempts (login, token, password change) by outcome: ok and failed "
             "were hashed; rate_limited and busy were refused before any hash.",
-            ("purpose", "outcome"))
+            ("purpose", "outcome"), registry=r)
         self.hook_refusals = Counter(p + "hook_refusals_total",
                                      "Boot-hook relay requests refused, by contract code.",
-                                     ("code",))
-        self._families: tuple[_Family, ...] = (
-            self.pass_duration, self.pass_last_duration, self.pass_last_end, self.passes,
-            self.pass_overruns, self.verdicts, self.bmc_last_success, self.ipmi_latency,
-            self.ipmi_errors, self.check_errors, self.actions, self.http_requests,
-            self.http_latency, self.password_attempts, self.hook_refusals)
+                                     ("code",), registry=r)
 
     # --- feeding -----------------------------------------------------------------------
 
@@ -303,7 +276,4 @@ class Metrics:
 
     def render(self) -> str:
         """Return the whole exposition text (ends with a newline)."""
-        lines: list[str] = []
-        for family in self._families:
-            lines += family.render()
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")

@@ -28,6 +28,7 @@ The tree::
     │   ├── IpmiBusy                  the BMC says busy / out of sessions (worth a retry later)
     │   ├── IpmiUnsupported           the BMC does not implement the command or parameter
     │   └── IpmiProtocolError         a malformed or unexpected answer
+    ├── PyghmiUnsupported             pyghmi is not >=1.6.19,<1.7 (ipmi/session.py patches it)
     └── LanFrameError                 a DeepLink LAN frame could not be built or read
         ├── FrameTooLarge             a header announces, or a body needs, more than 512 bytes
         └── FrameDecodeError          a frame body is not a JSON object
@@ -60,6 +61,7 @@ __all__ = [
     "NodeTimeout",
     "NodeUnreachable",
     "OperationFailed",
+    "PyghmiUnsupported",
     "RelayFailure",
     "RelayTimeout",
     "SignatureRejected",
@@ -211,6 +213,19 @@ class IpmiUnsupported(IpmiError):
 
 class IpmiProtocolError(IpmiError):
     """The BMC's answer is malformed or unexpected."""
+
+
+class PyghmiUnsupported(BaremetalError):
+    """The installed pyghmi is not the one whose internals ``baremetal.ipmi.session`` patches."""
+
+    SUPPORTED = ">=1.6.19,<1.7"
+
+    def __init__(self, version: str, missing: tuple[str, ...] = ()) -> None:
+        self.version = version
+        self.missing = missing
+        detail = f" (missing: {', '.join(missing)})" if missing else ""
+        super().__init__(f"pyghmi {version} is not supported{detail}; "
+                         f"install pyghmi{self.SUPPORTED}")
 
 
 class LanFrameError(BaremetalError):

@@ -26,6 +26,7 @@ from baremetal.errors import SigningError
 
 __all__ = [
     "NodeKeypair",
+    "SigningError",
     "b58check_decode",
     "b58check_encode",
     "make_nonce",

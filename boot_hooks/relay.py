@@ -159,7 +159,9 @@ class TokenSigner:
         """Return the token's public key (what the agent is configured with)."""
         return bytes(self._key.verify_key).hex()
 
-    def headers(self, method: str, target: str, body: bytes, timestamp: int, nonce: str) -> dict:
+    def headers(
+        self, method: str, target: str, body: bytes, timestamp: int, nonce: str
+    ) -> dict[str, str]:
         """Return the three X-BM-* headers for one request."""
         text = canonical_string(method, target, str(timestamp), nonce, body)
         signature = self._key.sign(text.encode("utf-8")).signature.hex()
@@ -178,7 +180,9 @@ class SeatSigner(TokenSigner):
         """Short SHA-256 of the public key, as the dashboard shows it."""
         return hashlib.sha256(bytes.fromhex(self.public_key_hex)).hexdigest()[:16]
 
-    def headers(self, method: str, target: str, body: bytes, timestamp: int, nonce: str) -> dict:
+    def headers(
+        self, method: str, target: str, body: bytes, timestamp: int, nonce: str
+    ) -> dict[str, str]:
         """Return the X-BM-* headers, the seat key's public half included."""
         signed = super().headers(method, target, body, timestamp, nonce)
         signed[SEAT_KEY_HEADER] = self.public_key_hex
@@ -297,7 +301,7 @@ class AgentClient:
         return answer
 
     def _exchange(
-        self, method: str, target: str, body: bytes, headers: dict, timeout_s: float
+        self, method: str, target: str, body: bytes, headers: dict[str, str], timeout_s: float
     ) -> _Answer:
         source = (self._source_ip, 0) if self._source_ip else None
         conn = self._connect(self._host, self._port, timeout=timeout_s, source_address=source)

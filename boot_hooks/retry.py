@@ -50,7 +50,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Return the next delay and advance."""
-        ceiling = min(self.max_s, self.first_s * (2**self.attempt))
+        ceiling = min(self.max_s, self.first_s * (2.0**self.attempt))
         self.attempt += 1
         # Jitter between half and the full ceiling: PCs booting together spread out.
         return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - not crypto

@@ -76,7 +76,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
 
 
 def _body_length(header: bytes) -> int:
-    (length,) = _HEADER.unpack(header)
+    length = int(_HEADER.unpack(header)[0])
     if length > MAX_FRAME_BYTES:
         raise SdkUnavailable(f"DeepLink SDK announced a {length}-byte frame")
     return length

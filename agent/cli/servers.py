@@ -8,7 +8,7 @@ not answer, the work stays queued (exit 6) and the service retries it with backo
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def resolve_server(ctx: Ctx, ident: str) -> Server:
     """Find a server by uuid, node_id or numeric inventory id."""
     servers = ctx.store().servers
-    for finder in (lambda: servers.get_by_uuid(uuid=ident),
-                   lambda: servers.get_by_node_id(node_id=ident.lower().removeprefix("0x")),
-                   lambda: servers.get(server_id=int(ident)) if ident.isdigit() else None):
+    finders: tuple[Callable[[], Server | None], ...] = (
+        lambda: servers.get_by_uuid(uuid=ident),
+        lambda: servers.get_by_node_id(node_id=ident.lower().removeprefix("0x")),
+        lambda: servers.get(server_id=int(ident)) if ident.isdigit() else None)
+    for finder in finders:
         try:
             found = finder()
         except ServerNotFound:

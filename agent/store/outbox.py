@@ -42,7 +42,7 @@ _MAX_ERROR = 500
 def backoff_delay(attempts: int, *, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S,
                   jitter: float = 0.2, rng: Callable[[], float] = random.random) -> float:
     """Delay before the next attempt: base * 2**(attempts-1), capped, +/- ``jitter`` share."""
-    raw = min(cap_s, base_s * 2 ** max(0, min(attempts - 1, 30)))
+    raw = min(cap_s, base_s * 2.0 ** max(0, min(attempts - 1, 30)))
     return max(0.0, raw * (1 + jitter * (2 * rng() - 1)))
 
 
@@ -208,7 +208,7 @@ class OutboxRepo(Repo):
         with self._db.read() as conn:
             row = conn.execute("SELECT min(next_attempt_at) FROM outbox"
                                " WHERE state = 'pending'").fetchone()
-        return row[0]
+        return None if row[0] is None else float(row[0])
 
     def prune_done(self, *, older_than: float) -> int:
         """Delete done items last updated before ``older_than``; return the count."""

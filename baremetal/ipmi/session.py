@@ -12,6 +12,8 @@ serialises calls per BMC and bounds them with deadlines. pyghmi pitfalls handled
 - pyghmi's wait for an answer loses wake-ups under load (see ``_install_wakeup_fix``);
 - pyghmi's own keepalives are switched off for our sessions (see ``_stop_keepalive``):
   ``baremetal.ipmi.client`` drops idle sessions itself;
+- the patches need pyghmi 1.6.19's internals: ``require_supported_pyghmi`` (run at import)
+  raises ``PyghmiUnsupported`` for another version or when one of them is missing;
 - every pyghmi failure (``IpmiException(None)``, "Session no longer connected", struct
   errors from a SHA-256/SHA-1 mix-up, …) becomes one of our IpmiError leaves.
 """
@@ -19,7 +21,9 @@ serialises calls per BMC and bounds them with deadlines. pyghmi pitfalls handled
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
+import re
 import socket
 import threading
 import time
@@ -35,6 +39,7 @@ from baremetal.errors import (
     IpmiProtocolError,
     IpmiUnreachable,
     IpmiUnsupported,
+    PyghmiUnsupported,
 )
 from baremetal.ipmi.codec import (
     AuthCapabilities,
@@ -43,7 +48,7 @@ from baremetal.ipmi.codec import (
     parse_auth_cap_reply,
 )
 
-__all__ = ["Link", "probe_capabilities", "translate_failure"]
+__all__ = ["Link", "probe_capabilities", "require_supported_pyghmi", "translate_failure"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +79,39 @@ _TEXT_RULES: tuple[tuple[str, type[IpmiError], str], ...] = (
     ("timeout", IpmiUnreachable, _NO_ANSWER),
 )
 
+
+# What the patches below touch in pyghmi.ipmi.private.session (1.6.19).
+_MODULE_INTERNALS = ("_io_wait", "_io_recvfrom", "_monotonic_time", "ioqueue", "iosockets",
+                     "myself", "selectdeadline", "sessionqueue", "WAITING_SESSIONS",
+                     "KEEPALIVE_SESSIONS", "Session")
+_SESSION_INTERNALS = ("awaitresponse", "_timedout", "keepalive_sessions")
+_SUPPORTED = ((1, 6, 19), (1, 7, 0))  # [lowest, first unsupported)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def require_supported_pyghmi() -> None:
+    """Raise ``PyghmiUnsupported`` unless pyghmi is >=1.6.19,<1.7 with every patched internal."""
+    try:
+        version = importlib.metadata.version("pyghmi")
+    except importlib.metadata.PackageNotFoundError:
+        version = "(unknown version)"
+    missing = tuple(f"session.{n}" for n in _MODULE_INTERNALS if not hasattr(pyghmi_session, n))
+    session_cls = getattr(pyghmi_session, "Session", None)
+    if session_cls is not None:
+        missing += tuple(f"Session.{n}" for n in _SESSION_INTERNALS
+                         if not hasattr(session_cls, n))
+    waiting = getattr(pyghmi_session, "WAITING_SESSIONS", None)
+    if waiting is not None and not hasattr(waiting, "_is_owned"):  # an RLock's
+        missing += ("WAITING_SESSIONS._is_owned",)
+    low, high = _SUPPORTED
+    if missing or not low <= _version_tuple(version) < high:
+        raise PyghmiUnsupported(version, missing)
+
+
+require_supported_pyghmi()
 
 _FIX_LOCK = threading.Lock()
 _fix_installed = False

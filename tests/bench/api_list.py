@@ -21,6 +21,7 @@ import http.client
 import json
 import queue
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -109,9 +110,10 @@ def load(url: str, path: str, token: str, rate: float, duration: float) -> dict[
 
 def _server_side(metrics: str) -> dict[str, float]:
     """Share of list requests the agent itself answered within each latency bucket."""
-    prefix = 'bm_agent_http_request_duration_seconds_bucket{route="/api/v1/servers",le="'
-    counts = {line[len(prefix):].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
-              for line in metrics.splitlines() if line.startswith(prefix)}
+    bucket = re.compile(r'^bm_agent_http_request_duration_seconds_bucket\{le="([^"]+)",'
+                        r'route="/api/v1/servers"\} (\S+)$')  # label names sorted
+    counts = {m.group(1): float(m.group(2))
+              for m in map(bucket.match, metrics.splitlines()) if m}
     total = counts.get("+Inf") or 1.0
     return {f"within_{le}_s": round(n / total, 4) for le, n in counts.items()
             if le in ("0.01", "0.025", "0.05", "0.1", "0.25")}

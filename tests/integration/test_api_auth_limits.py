@@ -33,10 +33,12 @@ def status_kib(pid: int, field: str) -> int:
 
 def metric(agent: AgentProc, purpose: str, outcome: str) -> float:
     text = agent.get("/metrics").text
-    pattern = (rf'^bm_agent_password_attempts_total\{{purpose="{purpose}",'
-               rf'outcome="{outcome}"\}} (\S+)$')
-    match = re.search(pattern, text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
+    # Label order is the exporter's (prometheus_client sorts label names): match either.
+    for labels, value in re.findall(r'^bm_agent_password_attempts_total\{(.*)\} (\S+)$', text,
+                                    re.MULTILINE):
+        if sorted(labels.split(",")) == sorted([f'purpose="{purpose}"', f'outcome="{outcome}"']):
+            return float(value)
+    return 0.0
 
 
 def failed_login_events(agent: AgentProc, name: str) -> int:

@@ -13,12 +13,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from baremetal.dbc import parse as cp
 from baremetal.dbc.http import Reply, decode_envelope
 from baremetal.errors import ApiError, BaremetalError, DecodeError, api_error_from_reply
+
+pytestmark = pytest.mark.slow  # thousands of examples: `make test` runs them, `make check` not
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ENDPOINT = "fuzz"

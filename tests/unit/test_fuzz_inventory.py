@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.display_text import hidden_character
 from agent.registry.inventory import CSV_FIELDS, OPTIONAL_FIELDS, ImportReport, parse_inventory
 from baremetal.ipmi.shell_word import is_shell_word
+
+pytestmark = pytest.mark.slow  # thousands of examples: `make test` runs them, `make check` not
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER = ",".join(CSV_FIELDS + OPTIONAL_FIELDS)

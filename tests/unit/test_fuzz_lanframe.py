@@ -29,6 +29,8 @@ from baremetal.lanframe import (
     parse_message,
 )
 
+pytestmark = pytest.mark.slow  # thousands of examples: `make test` runs them, `make check` not
+
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 

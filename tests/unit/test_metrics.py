@@ -6,6 +6,7 @@ import re
 import threading
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.metrics import CONTENT_TYPE, Counter, Gauge, Histogram, Metrics
 from baremetal.ipmi.client import BmcAddress
@@ -33,6 +34,16 @@ def _parse_ok(text: str) -> None:
                    for n in typed), f"sample before its TYPE line: {line}"
 
 
+def value_of(text: str, sample: str, **labels: str) -> float | None:
+    """The value of one sample, read back by the Prometheus parser (label order and number
+    spelling are the exporter's: prometheus_client sorts label names and writes ``1.0``)."""
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample and found.labels == labels:
+                return found.value
+    return None
+
+
 def test_every_family_has_help_and_type_even_when_empty() -> None:
     text = Metrics().render()
     _parse_ok(text)
@@ -51,6 +62,7 @@ def test_label_values_and_help_are_escaped() -> None:
     lines = gauge.render()
     assert lines[0] == "# HELP g help with \\\\ and\\nnewline"
     assert lines[2] == 'g{k="a\\"b\\\\c\\nd"} 1.5'
+    assert value_of("\n".join(lines) + "\n", "g", k='a"b\\c\nd') == 1.5
 
 
 def test_counter_rejects_decrease_and_wrong_labels() -> None:
@@ -62,7 +74,7 @@ def test_counter_rejects_decrease_and_wrong_labels() -> None:
         counter.inc(-1, a="x")
     with pytest.raises(ValueError):
         counter.inc(b="x")
-    assert counter.render()[2] == 'c_total{a="x"} 3'
+    assert counter.render()[2] == 'c_total{a="x"} 3.0'  # the library spells floats
 
 
 def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
@@ -71,12 +83,12 @@ def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
         hist.observe(value, op="read")
     lines = hist.samples()
     assert lines == [
-        'h_seconds_bucket{op="read",le="0.1"} 2',
-        'h_seconds_bucket{op="read",le="1"} 3',
-        'h_seconds_bucket{op="read",le="+Inf"} 4',
+        'h_seconds_bucket{le="0.1",op="read"} 2.0',
+        'h_seconds_bucket{le="1.0",op="read"} 3.0',
+        'h_seconds_bucket{le="+Inf",op="read"} 4.0',
+        'h_seconds_count{op="read"} 4.0',
         'h_seconds_sum{op="read"} 3.65',
-        'h_seconds_count{op="read"} 4',
-    ]
+    ]  # prometheus_client's spelling: label names sorted, floats, count before sum
     with pytest.raises(ValueError):
         Histogram("x", "x", ("le",))
 
@@ -87,7 +99,7 @@ def test_gauge_replace_drops_missing_series() -> None:
     metrics.set_bmc_last_success({"b": 300.0})
     text = metrics.render()
     assert 'bm_agent_bmc_last_success_timestamp_seconds{uuid="a"}' not in text
-    assert 'bm_agent_bmc_last_success_timestamp_seconds{uuid="b"} 300' in text
+    assert value_of(text, "bm_agent_bmc_last_success_timestamp_seconds", uuid="b") == 300
 
 
 def test_feeding_methods_reach_the_text() -> None:
@@ -102,15 +114,16 @@ def test_feeding_methods_reach_the_text() -> None:
     metrics.observe_http("/api/v1/servers/{uuid}", 404, 0.012)
     text = metrics.render()
     _parse_ok(text)
-    assert 'bm_agent_ipmi_call_duration_seconds_count{op="read_power"} 1' in text
-    assert 'bm_agent_ipmi_errors_total{op="set_boot",kind="timeout"} 1' in text
-    assert "bm_agent_check_pass_last_duration_seconds 0.42" in text
-    assert "bm_agent_check_pass_last_end_timestamp_seconds 1700000000.5" in text
-    assert "bm_agent_check_pass_overruns_total 1" in text
-    assert 'bm_agent_servers_by_verdict{verdict="ok"} 3' in text
-    assert 'bm_agent_check_errors_total{source="dbc_path",kind="failed"} 1' in text
-    assert 'bm_agent_actions_total{action="power_on",result="verified"} 1' in text
-    assert 'bm_agent_http_requests_total{route="/api/v1/servers/{uuid}",status="404"} 1' in text
+    assert value_of(text, "bm_agent_ipmi_call_duration_seconds_count", op="read_power") == 1
+    assert value_of(text, "bm_agent_ipmi_errors_total", op="set_boot", kind="timeout") == 1
+    assert value_of(text, "bm_agent_check_pass_last_duration_seconds") == 0.42
+    assert value_of(text, "bm_agent_check_pass_last_end_timestamp_seconds") == 1700000000.5
+    assert value_of(text, "bm_agent_check_pass_overruns_total") == 1
+    assert value_of(text, "bm_agent_servers_by_verdict", verdict="ok") == 3
+    assert value_of(text, "bm_agent_check_errors_total", source="dbc_path", kind="failed") == 1
+    assert value_of(text, "bm_agent_actions_total", action="power_on", result="verified") == 1
+    assert value_of(text, "bm_agent_http_requests_total", route="/api/v1/servers/{uuid}",
+                    status="404") == 1
     assert "topsecret1" not in text
 
 
