@@ -13,7 +13,7 @@ from agent.web.pages import STATIC
 from agent.web.router import _safe_next
 from agent.web.templating import Markup, Templates, element, escape, json_block
 
-WEB = Path(__file__).resolve().parents[2] / "agent" / "web"
+WEB = Path(__file__).resolve().parents[4] / "agent" / "web"
 
 
 def test_values_are_escaped_unless_markup() -> None:

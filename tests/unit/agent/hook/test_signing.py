@@ -173,7 +173,7 @@ def test_public_key_file(tmp_path: Path, keys: tuple[Secret, str]) -> None:
     assert keys[0].reveal() not in repr(keys)
 
 
-CONTRACT = json.loads((Path(__file__).parents[1] / "contract" / "hook_relay.json").read_text())
+CONTRACT = json.loads((Path(__file__).parents[3] / "contract" / "hook_relay.json").read_text())
 
 
 @pytest.mark.parametrize("endpoint", ["deeplink", "whoami", "enroll"])

@@ -14,7 +14,7 @@ from agent.hook.signing import HookVerifier, canonical_request, sign_request
 from agent.secrets import Secret
 from agent.store import Store
 
-CONTRACT = json.loads((Path(__file__).parents[1] / "contract" / "hook_relay.json").read_text())
+CONTRACT = json.loads((Path(__file__).parents[3] / "contract" / "hook_relay.json").read_text())
 TOKEN = CONTRACT["example_token"]
 SEAT = CONTRACT["example_seat_key"]  # whoami and deeplink are signed by the PC's seat key
 ENDPOINTS = CONTRACT["endpoints"]

@@ -189,7 +189,7 @@ def test_deeply_nested_body_is_a_bad_request(body):
 
 def test_refusals_answer_the_contracts_codes_and_messages(cafe):
     """The relay's seat refusals are exactly tests/contract/hook_relay.json's."""
-    contract = json.loads((Path(__file__).parents[1] / "contract" /
+    contract = json.loads((Path(__file__).parents[3] / "contract" /
                            "hook_relay.json").read_text())
     wire = {(r["status"], r["body"]["error"]["code"], r["body"]["error"]["message"])
             for e in contract["endpoints"].values() for r in e["responses"] if r["status"] >= 400}
