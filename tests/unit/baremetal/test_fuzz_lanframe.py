@@ -1,6 +1,6 @@
 """Fuzzing the DeepLink LAN frame parser against a one-shot reference decoder.
 
-tests/unit/test_lanframe.py already checks byte-level round trips and that garbage raises
+tests/unit/baremetal/test_lanframe.py already checks byte-level round trips and that garbage raises
 only FrameTooLarge. Here: incremental decoding of any stream, cut anywhere, yields exactly
 what a one-shot reference decoder yields for the bytes fed so far (valid frames followed by
 garbage included); the failure is sticky; JSON messages of any shape round-trip through
