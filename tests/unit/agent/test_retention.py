@@ -7,16 +7,9 @@ from agent.models import CheckResult, EventKind, ReadingRecord, Verdict
 from agent.retention import DAY_S, prune_old_records
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
+from tests.support.clock import Clock
 
 NOW = 2_000_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(tmp_path: Path, **env: str):
@@ -42,7 +35,7 @@ def kept(store: Store) -> list[tuple[str, str, int]]:
 
 
 def test_default_retention_prunes_by_age_and_keeps_audit(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key()), clock=clock) as store:
         for age in (1, 8, 91):
             add_events(store, clock, age)
@@ -66,7 +59,7 @@ def test_default_retention_prunes_by_age_and_keeps_audit(tmp_path: Path) -> None
 
 
 def test_retention_days_are_configurable(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     with Store.open(tmp_path / "agent.db", clock=clock) as store:
         for age in (1, 3, 8):
             add_events(store, clock, age)

@@ -3,23 +3,11 @@
 import pytest
 
 from boot_hooks.retry import Backoff, Deadline, retry_until
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.support.clock import Clock
 
 
 def test_deadline_counts_down_and_caps():
-    clock = FakeClock()
+    clock = Clock(100.0)
     deadline = Deadline(5, clock=clock)
     assert deadline.remaining() == 5 and not deadline.expired()
     clock.now += 4
@@ -38,7 +26,7 @@ def test_backoff_grows_with_jitter_and_is_capped():
 
 
 def test_retry_until_returns_after_transient_errors():
-    clock = FakeClock()
+    clock = Clock(100.0)
     outcomes = iter([KeyError("a"), KeyError("b"), "ok"])
     seen = []
 
@@ -56,7 +44,7 @@ def test_retry_until_returns_after_transient_errors():
 
 
 def test_retry_until_gives_up_at_the_deadline_with_the_last_error():
-    clock = FakeClock()
+    clock = Clock(100.0)
     calls = []
 
     def attempt():

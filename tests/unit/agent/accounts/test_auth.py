@@ -22,16 +22,9 @@ from agent.errors import (
 from agent.models import ACTOR_ANONYMOUS, EventKind, Role, User
 from agent.secrets import Secret
 from agent.store import Store
+from tests.support.clock import Clock
 
 FAST = PasswordHasher(opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

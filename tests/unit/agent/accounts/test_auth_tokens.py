@@ -13,21 +13,14 @@ from agent.errors import AuthFailed, CsrfFailed
 from agent.models import EventKind, Role, User
 from agent.secrets import Secret
 from agent.store import Store
+from tests.support.clock import Clock
 
 FAST = PasswordHasher(opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture

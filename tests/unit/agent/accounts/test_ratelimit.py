@@ -9,19 +9,12 @@ import pytest
 
 from agent.accounts.ratelimit import LoginRateLimiter, PasswordGate
 from agent.errors import AuthFailed, LoginBusy, RateLimited
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(100.0)
 
 
 def fail(limiter: LoginRateLimiter, name: str, ip: str, times: int) -> None:

@@ -17,14 +17,7 @@ from agent.api.conn_guard import (
     install_accept_error_throttle,
     raise_open_files_limit,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 class FakeTransport(asyncio.Transport):
@@ -113,7 +106,7 @@ def test_headers_not_complete_within_the_deadline_close_the_connection(loop):
 
 
 def test_log_throttle_reports_the_first_then_a_count_per_interval():
-    clock = Clock()
+    clock = Clock(100.0)
     throttle = LogThrottle(every_s=10, clock=clock)
     assert [throttle.hit() for _ in range(5)] == [1, 0, 0, 0, 0]
     clock.now += 10
@@ -121,7 +114,7 @@ def test_log_throttle_reports_the_first_then_a_count_per_interval():
 
 
 def test_accept_resource_errors_are_logged_once_per_interval(loop, caplog):
-    clock = Clock()
+    clock = Clock(100.0)
     install_accept_error_throttle(loop, LogThrottle(every_s=10, clock=clock))
     caplog.set_level(logging.ERROR)
     emfile = OSError(errno.EMFILE, "Too many open files")

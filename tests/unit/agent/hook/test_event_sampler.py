@@ -7,14 +7,7 @@ import pytest
 from agent.hook.event_sampler import EventSampler
 from agent.models import EventKind
 from agent.store import Store
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 @pytest.fixture

@@ -25,22 +25,15 @@ from agent.hook.signing import (
 )
 from agent.secrets import Secret
 from agent.store import Store
+from tests.support.clock import Clock
 
 BODY = b'{"uuid":"gpu-01","device_id":"123456789","device_password":"654321"}'
 TARGET = "/api/v1/hook/deeplink"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_700_000_000.0)
 
 
 @pytest.fixture

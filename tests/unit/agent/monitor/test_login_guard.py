@@ -7,14 +7,7 @@ import dataclasses
 from agent.models import ServerCredentials
 from agent.monitor.login_guard import AuthGuard
 from agent.secrets import Secret
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def _cred(server_id: int = 1, password: str = "wrong-pass1") -> ServerCredentials:
@@ -23,7 +16,7 @@ def _cred(server_id: int = 1, password: str = "wrong-pass1") -> ServerCredential
 
 
 def test_held_after_two_refusals_until_the_hold_ends():
-    clock = _Clock()
+    clock = Clock()
     guard = AuthGuard(hold_s=900, clock=clock)
     cred = _cred()
     guard.record(cred, auth_failed=True)
@@ -39,7 +32,7 @@ def test_held_after_two_refusals_until_the_hold_ends():
 
 
 def test_new_credentials_are_tried_at_once_and_success_clears_the_count():
-    guard = AuthGuard(hold_s=900, clock=_Clock())
+    guard = AuthGuard(hold_s=900, clock=Clock())
     cred = _cred()
     for _ in range(3):
         guard.record(cred, auth_failed=True)
@@ -55,21 +48,21 @@ def test_new_credentials_are_tried_at_once_and_success_clears_the_count():
 
 
 def test_servers_are_independent_forgotten_when_removed_and_zero_disables():
-    guard = AuthGuard(hold_s=900, clock=_Clock())
+    guard = AuthGuard(hold_s=900, clock=Clock())
     one, two = _cred(1), _cred(2)
     for _ in range(2):
         guard.record(one, auth_failed=True)
     assert guard.hold_left_s(one) and guard.hold_left_s(two) is None
     guard.forget_except({2})
     assert guard.hold_left_s(one) is None
-    off = AuthGuard(hold_s=0, clock=_Clock())
+    off = AuthGuard(hold_s=0, clock=Clock())
     for _ in range(5):
         off.record(one, auth_failed=True)
     assert off.hold_left_s(one) is None
 
 
 def test_no_password_is_kept_in_the_guard():
-    guard = AuthGuard(hold_s=900, clock=_Clock())
+    guard = AuthGuard(hold_s=900, clock=Clock())
     guard.record(_cred(password="s3cret-Pw9"), auth_failed=True)
     state = repr(vars(guard)) + repr(guard._failures)
     assert "s3cret-Pw9" not in state

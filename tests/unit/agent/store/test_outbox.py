@@ -12,19 +12,12 @@ from agent.errors import LeaseLost, OutboxItemNotFound, ValidationError
 from agent.models import OutboxState, RegistrationState
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store, backoff_delay
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(5000.0)
 
 
 @pytest.fixture

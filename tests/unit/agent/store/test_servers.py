@@ -13,19 +13,12 @@ from agent.errors import AlreadyExists, SecretsError, ServerNotFound, UnsealFail
 from agent.models import CheckResult, ReadingRecord, RegistrationState, Verdict
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture
