@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from nacl.pwhash import argon2id
 
@@ -24,9 +21,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", clock=clock) as s:
-        yield s
+def store_sealer() -> None:
+    """These tests run on a store that seals nothing."""
+    return None
+
+
+@pytest.fixture
+def store_clock(clock: Clock) -> Clock:
+    return clock
 
 
 @pytest.fixture

@@ -12,15 +12,9 @@ from agent.config import load_settings
 from agent.errors import ServerNotFound, ValidationError
 from agent.metrics import Metrics
 from agent.models import EventKind, RegistrationState
-from agent.secrets import Sealer, Secret, generate_key
+from agent.secrets import Secret
 from agent.store import Store
 from baremetal.ipmi.client import BmcClient
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key())) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from agent.monitor.deeplink_status import (
     deeplink_views,
     freshness,
 )
-from agent.secrets import Sealer, Secret, generate_key
-from agent.store import Store
+from agent.secrets import Secret
 from baremetal import errors as bm
 
 
@@ -145,12 +144,6 @@ def status(rotated=None, boot=None):
 ])
 def test_freshness(value, expected):
     assert freshness(value) == expected
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key())) as opened:
-        yield opened
 
 
 def add(store, uuid, ip="10.0.0.1"):

@@ -1,6 +1,5 @@
 """Sampled events: a refusal flood becomes one row per key a minute, carrying the count."""
 
-from pathlib import Path
 
 import pytest
 
@@ -11,9 +10,9 @@ from tests.support.clock import Clock
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with Store.open(tmp_path / "agent.db") as opened:
-        yield opened
+def store_sealer() -> None:
+    """These tests run on a store that seals nothing."""
+    return None
 
 
 def refuse(sampler: EventSampler, uuid: str = "pc-1", code: str = "forbidden_source") -> bool:

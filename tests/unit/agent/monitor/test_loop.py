@@ -19,7 +19,6 @@ from agent.monitor.crosscheck import BootObservation, DbcPathObservation, Readin
 from agent.monitor.loop import Monitor
 from agent.monitor.reader import Observation, reading_record
 from agent.monitor.rentals import RentalsFile
-from agent.secrets import Sealer, generate_key
 from agent.store import Store
 from baremetal.ipmi.client import BmcClient, BootFlags
 
@@ -27,12 +26,6 @@ from baremetal.ipmi.client import BmcClient, BootFlags
 def _settings(tmp_path: Path, **check: object) -> Settings:
     base = load_settings(None, environ={"BM_AGENT_NODE_NODE_DAT": str(tmp_path / "node.dat")})
     return dataclasses.replace(base, check=dataclasses.replace(base.check, **check))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key())) as opened:
-        yield opened
 
 
 @pytest.fixture

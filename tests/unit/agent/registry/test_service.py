@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from agent.models import EventKind, OutboxState, RegistrationState
 from agent.registry.inventory import parse_inventory
 from agent.registry.outbox import OP_DELETE, OP_MODIFY, OP_REGISTER
 from agent.registry.service import Registry
-from agent.secrets import Sealer, Secret, generate_key
+from agent.secrets import Secret
 from agent.store import Store
 from baremetal.dbc.client import Client
 from baremetal.signing import new_node_keypair
@@ -21,12 +20,6 @@ HEADER = "uuid,ip,os,desc,ipmi_hostname,ipmi_username,ipmi_password,ipmi_port,ma
 ROWS = ("pc-1,10.0.0.1,Windows 10,seat 1,10.1.0.1,admin,pw1,623,,row=A;zone=vip\n"
         "pc-2,10.0.0.2,Windows 10,seat 2,10.1.0.2,admin,pw2,,,row=B\n")
 NODE_ID = "ab" * 32
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key())) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -12,15 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from agent.models import OutboxState
-from agent.secrets import Sealer, generate_key
-from agent.store import Store
 from agent.store.claim_owner import (
     ClaimOwner,
     current_owner,
@@ -102,12 +99,6 @@ def test_zombie_and_missing_processes_have_no_start_time() -> None:
 
 
 # -- the outbox ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key())) as opened:
-        yield opened
 
 
 def _hand_claims_to(db: Path, tokens: dict[int, str]) -> None:

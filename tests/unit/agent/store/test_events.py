@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agent.errors import NotFound, StoreIntegrityError, ValidationError
 from agent.models import ACTOR_MONITOR, CheckResult, EventKind, ReadingRecord, Verdict
-from agent.secrets import Sealer, Secret, generate_key
+from agent.secrets import Secret
 from agent.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key())) as s:
-        yield s
 
 
 def add(store: Store, uuid: str) -> int:

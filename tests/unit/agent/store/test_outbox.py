@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agent.errors import LeaseLost, OutboxItemNotFound, ValidationError
 from agent.models import OutboxState, RegistrationState
-from agent.secrets import Sealer, Secret, generate_key
+from agent.secrets import Secret
 from agent.store import Store, backoff_delay
 from tests.support.clock import Clock
 
@@ -21,9 +19,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key()), clock=clock) as s:
-        yield s
+def store_clock(clock: Clock) -> Clock:
+    return clock
 
 
 def test_backoff_grows_caps_and_jitters() -> None:

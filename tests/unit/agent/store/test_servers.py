@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +21,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    with Store.open(tmp_path / "agent.db", sealer=Sealer(generate_key()), clock=clock) as s:
-        yield s
+def store_clock(clock: Clock) -> Clock:
+    return clock
 
 
 SPEC = {"uuid": "gpu-01", "ip": "192.168.1.11", "ipmi_host": "192.168.2.11",
