@@ -23,6 +23,7 @@ from tests.support.bmc import FakeBmcHandle, start_fake_bmc
 from tests.support.emulator import EmulatorHandle, start_emulator
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
+from tests.support.wait import wait_for as support_wait_for
 
 USERS = {"admin": ("admin", "admin-pass-123"), "operator": ("operator", "oper-pass-123"),
          "viewer": ("viewer", "viewer-pass-123")}
@@ -201,12 +202,5 @@ def start_cafe(work: Path) -> Cafe:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.2) -> Any:
-    """Return the first truthy result of ``check()``; raise AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(every)
+    """tests.support.wait.wait_for with the browser tests' slower defaults."""
+    return support_wait_for(check, timeout, every)

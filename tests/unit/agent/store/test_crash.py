@@ -8,13 +8,13 @@ SIGKILL mid-stream and the store is checked from this process.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from agent.models import EventKind, OutboxState
 from agent.store import Store
 from tests.support.procs import Proc
+from tests.support.wait import wait_for
 
 WRITER = r"""
 import sys, threading
@@ -50,13 +50,6 @@ audit()
 """
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def acks(proc: Proc) -> list[tuple[int, int]]:
     lines = [ln.split() for ln in proc.log().splitlines() if ln.startswith("ack ")]
     return [(int(parts[1]), int(parts[2])) for parts in lines if len(parts) == 3]
@@ -65,7 +58,7 @@ def acks(proc: Proc) -> list[tuple[int, int]]:
 def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, spawn: Callable[..., Proc]) -> None:
     db = tmp_path / "agent.db"
     proc = spawn([sys.executable, "-c", WRITER, str(db)], name="writer")
-    wait_for(lambda: len(acks(proc)) >= 40 or not proc.alive())
+    wait_for(lambda: len(acks(proc)) >= 40 or not proc.alive(), 30.0, every=0.02)
     assert proc.alive(), proc.log()
     proc.kill9()
     acknowledged = acks(proc)
