@@ -19,6 +19,7 @@ from agent.accounts.auth import Authenticator
 from agent.models import ACTOR_SYSTEM, Role
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
+from tests.support.agentconfig import write_agent_config
 from tests.support.bmc import FakeBmcHandle, start_fake_bmc
 from tests.support.emulator import EmulatorHandle, start_emulator
 from tests.support.ports import free_port
@@ -112,35 +113,15 @@ def _csv(bmcs: dict[str, FakeBmcHandle]) -> str:
 
 
 def _config(work: Path, emulator: EmulatorHandle, port: int) -> Path:
-    text = f"""
-[node]
-url = "{emulator.url}"
-node_dat = "{emulator.data_dir / 'dat' / 'node.dat'}"
-timeout_s = 5
-[store]
-path = "{work / 'agent.db'}"
-[secrets]
-key_file = "{work / 'secrets.key'}"
-[api]
-listen = "127.0.0.1:{port}"
-[check]
-interval_s = 1.0
-jitter_s = 0
-deadline_s = 0.8
-pool_size = 8
-dbc_path_probe = false
-mismatch_confirmations = 2
-transition_grace_s = 3
-rentals_file = "{emulator.rentals_path}"
-[actions]
-verify_deadline_s = 5
-verify_interval_s = 0.2
-[ui]
-default_lang = "zh_CN"
-"""
-    path = work / "agent.toml"
-    path.write_text(text)
-    return path
+    return write_agent_config(work, {
+        "node.url": emulator.url, "node.node_dat": str(emulator.data_dir / "dat" / "node.dat"),
+        "node.timeout_s": 5, "store.path": str(work / "agent.db"),
+        "secrets.key_file": str(work / "secrets.key"), "api.listen": f"127.0.0.1:{port}",
+        "check.interval_s": 1.0, "check.jitter_s": 0, "check.deadline_s": 0.8,
+        "check.pool_size": 8, "check.dbc_path_probe": False, "check.mismatch_confirmations": 2,
+        "check.transition_grace_s": 3, "check.rentals_file": str(emulator.rentals_path),
+        "actions.verify_deadline_s": 5, "actions.verify_interval_s": 0.2,
+        "ui.default_lang": "zh_CN"})
 
 
 def _create_users(work: Path) -> None:

@@ -34,12 +34,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from agent.accounts.auth import Authenticator, PasswordHasher
-from agent.config import Settings, load_settings, render_default_config
+from agent.config import Settings, load_settings
 from agent.hook.signing import generate_hook_keypair
 from agent.models import Role
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
 from baremetal.signing import new_node_keypair
+from tests.support.agentconfig import write_agent_config
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
 from tests.support.wait import wait_for
@@ -169,9 +170,7 @@ def _write_config(tmp: Path, *, node_url: str, node_dat: Path, port: int,
     if hook_public_file is not None:
         values["hook.token_public_key"] = str(hook_public_file)
     values.update(overrides)
-    path = tmp / "agent.toml"
-    path.write_text(render_default_config(values))
-    return path
+    return write_agent_config(tmp, values)
 
 
 def _prepare_store(settings: Settings, users: dict[str, tuple[Role, str]]) -> dict[str, str]:
