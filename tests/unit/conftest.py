@@ -7,6 +7,7 @@ it is built from: ``store_sealer`` (``None`` for a store that seals nothing) and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,15 +24,14 @@ def store_sealer() -> Sealer | None:
 
 
 @pytest.fixture
-def store_clock() -> Callable[[], float] | None:
-    """The clock the ``store`` fixture opens with; ``None`` keeps the store's own (wall time)."""
-    return None
+def store_clock() -> Callable[[], float]:
+    """The clock the ``store`` fixture opens with: wall time, as ``Store.open`` defaults."""
+    return time.time
 
 
 @pytest.fixture
 def store(tmp_path: Path, store_sealer: Sealer | None,
-          store_clock: Callable[[], float] | None) -> Iterator[Store]:
+          store_clock: Callable[[], float]) -> Iterator[Store]:
     """A new store at ``tmp_path/agent.db``, closed after the test."""
-    clock = {} if store_clock is None else {"clock": store_clock}
-    with Store.open(tmp_path / "agent.db", sealer=store_sealer, **clock) as opened:
+    with Store.open(tmp_path / "agent.db", sealer=store_sealer, clock=store_clock) as opened:
         yield opened
