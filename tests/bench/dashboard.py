@@ -40,6 +40,7 @@ from agent.models import ACTOR_SYSTEM, CheckResult, ReadingRecord, Role, Verdict
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
 from baremetal.signing import new_node_keypair
+from tests.support.agentconfig import write_agent_config
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
 
@@ -113,20 +114,11 @@ def _write_config(work: Path, port: int) -> Path:
     pair = new_node_keypair()
     node_dat = work / "node.dat"
     node_dat.write_text(f"node_id={pair.node_id}\nnode_private_key={pair.private_key}\n")
-    config = work / "agent.toml"
     # The node URL points at a closed port: nothing runs in the background (no monitor).
-    config.write_text(f"""
-[node]
-url = "http://127.0.0.1:{free_port()}"
-node_dat = "{node_dat}"
-[store]
-path = "{work / 'agent.db'}"
-[secrets]
-key_file = "{work / 'secrets.key'}"
-[api]
-listen = "127.0.0.1:{port}"
-""")
-    return config
+    return write_agent_config(work, {
+        "node.url": f"http://127.0.0.1:{free_port()}", "node.node_dat": str(node_dat),
+        "store.path": str(work / "agent.db"), "secrets.key_file": str(work / "secrets.key"),
+        "api.listen": f"127.0.0.1:{port}"})
 
 
 def prepare(work: Path, count: int) -> tuple[Path, list[int]]:

@@ -19,10 +19,12 @@ from agent.accounts.auth import Authenticator
 from agent.models import ACTOR_SYSTEM, Role
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
+from tests.support.agentconfig import write_agent_config
 from tests.support.bmc import FakeBmcHandle, start_fake_bmc
 from tests.support.emulator import EmulatorHandle, start_emulator
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
+from tests.support.wait import wait_for as support_wait_for
 
 USERS = {"admin": ("admin", "admin-pass-123"), "operator": ("operator", "oper-pass-123"),
          "viewer": ("viewer", "viewer-pass-123")}
@@ -111,35 +113,15 @@ def _csv(bmcs: dict[str, FakeBmcHandle]) -> str:
 
 
 def _config(work: Path, emulator: EmulatorHandle, port: int) -> Path:
-    text = f"""
-[node]
-url = "{emulator.url}"
-node_dat = "{emulator.data_dir / 'dat' / 'node.dat'}"
-timeout_s = 5
-[store]
-path = "{work / 'agent.db'}"
-[secrets]
-key_file = "{work / 'secrets.key'}"
-[api]
-listen = "127.0.0.1:{port}"
-[check]
-interval_s = 1.0
-jitter_s = 0
-deadline_s = 0.8
-pool_size = 8
-dbc_path_probe = false
-mismatch_confirmations = 2
-transition_grace_s = 3
-rentals_file = "{emulator.rentals_path}"
-[actions]
-verify_deadline_s = 5
-verify_interval_s = 0.2
-[ui]
-default_lang = "zh_CN"
-"""
-    path = work / "agent.toml"
-    path.write_text(text)
-    return path
+    return write_agent_config(work, {
+        "node.url": emulator.url, "node.node_dat": str(emulator.data_dir / "dat" / "node.dat"),
+        "node.timeout_s": 5, "store.path": str(work / "agent.db"),
+        "secrets.key_file": str(work / "secrets.key"), "api.listen": f"127.0.0.1:{port}",
+        "check.interval_s": 1.0, "check.jitter_s": 0, "check.deadline_s": 0.8,
+        "check.pool_size": 8, "check.dbc_path_probe": False, "check.mismatch_confirmations": 2,
+        "check.transition_grace_s": 3, "check.rentals_file": str(emulator.rentals_path),
+        "actions.verify_deadline_s": 5, "actions.verify_interval_s": 0.2,
+        "ui.default_lang": "zh_CN"})
 
 
 def _create_users(work: Path) -> None:
@@ -201,12 +183,5 @@ def start_cafe(work: Path) -> Cafe:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.2) -> Any:
-    """Return the first truthy result of ``check()``; raise AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(every)
+    """tests.support.wait.wait_for with the browser tests' slower defaults."""
+    return support_wait_for(check, timeout, every)

@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from agent.config import load_settings, render_default_config
+from agent.config import load_settings
 from agent.errors import UnsealFailed
 from agent.models import EventKind
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import SCHEMA_VERSION, Store, check_store_file
 from baremetal.signing import new_node_keypair
+from tests.support.agentconfig import write_agent_config
 from tests.support.ports import free_port
 from tests.support.procs import REPO_ROOT
 
@@ -42,11 +43,10 @@ class AgentFiles:
         pair = new_node_keypair()
         (path / "node.dat").write_text(
             f"node_id={pair.node_id}\nnode_private_key={pair.private_key}\n")
-        self.config = path / "agent.toml"
-        self.config.write_text(render_default_config({
+        self.config = write_agent_config(path, {
             "node.url": f"http://127.0.0.1:{free_port()}", "node.node_dat": "node.dat",
             "store.path": "agent.db", "secrets.key_file": "secrets.key",
-            "api.listen": f"127.0.0.1:{free_port()}"}))
+            "api.listen": f"127.0.0.1:{free_port()}"})
         settings = load_settings(self.config, environ={})
         self.dir, self.store_path, self.key = path, settings.store.path, settings.secrets.key_file
         create_key_file(self.key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,15 +101,6 @@ def rent(rig: Rig, node_id: str, renter: Renter | None = None, **machine: Any) -
     if renter is not None:
         entry["renter"] = renter.wallet
     rig.handle.set_rentals({"machines": {node_id: entry}})
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 # -- version and listing -----------------------------------------------------------------

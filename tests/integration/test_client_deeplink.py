@@ -23,12 +23,12 @@ from baremetal.errors import (
 from tests.integration.test_client_bare_metal import (
     Renter,
     Rig,
-    eventually,
     make_rig,
     rent,
     server,
 )
 from tests.support.emulator import EmulatorHandle
+from tests.support.wait import poll
 
 SOURCE_IP = "127.0.0.42"
 
@@ -60,7 +60,7 @@ def seat(rig: Rig) -> Iterator[tuple[str, NodeKeyAuth, SimulatedDeepLink]]:
     link.start()
     try:
         assert link.wait_until(lambda d: d.connected, 5.0)
-        assert eventually(lambda: _device_id(rig, added.node_id) == "700100200")
+        assert poll(lambda: _device_id(rig, added.node_id) == "700100200")
         yield added.node_id, NodeKeyAuth(record.node_private_key), link
     finally:
         link.stop()
@@ -81,7 +81,7 @@ def test_local_set_pushes_to_deeplink_and_reads_back(rig, seat):
     node_id, server_key, link = seat
     rig.local.set_deeplink(node_id, device_password="Fresh456", auth=server_key)
     assert link.wait_until(lambda d: d.password == "Fresh456", 5.0)
-    assert eventually(lambda: rig.local.get_deeplink(node_id, server_key).device_password
+    assert poll(lambda: rig.local.get_deeplink(node_id, server_key).device_password
                       == "Fresh456")
     listed = rig.local.get_bare_metal(node_id, rig.manager)
     assert listed is not None

@@ -22,18 +22,9 @@ from baremetal.emulator.deeplink_lan import DeepLinkLanServer, DeepLinkRoom, Dee
 from baremetal.lanframe import FrameDecoder, encode_frame, encode_header
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
+from tests.support.wait import wait_for
 
 CLIENT = "baremetal.emulator.deeplink_client"
-
-
-def _wait(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def _session_with(room: DeepLinkRoom, ip: str, password: str) -> DeepLinkSession:
@@ -41,7 +32,7 @@ def _session_with(room: DeepLinkRoom, ip: str, password: str) -> DeepLinkSession
         session = room.session_for_ip(ip)
         return session if session is not None and session.password == password else None
 
-    return _wait(_match)
+    return wait_for(_match, every=0.01)
 
 
 def _raw(server: DeepLinkLanServer, source_ip: str) -> socket.socket:
@@ -117,7 +108,7 @@ def test_subprocess_client_reports_and_applies_a_pushed_password(
 
     session = _session_with(room, "127.0.0.7", "Boot0001")
     assert (session.remote_ip, session.device_id) == ("127.0.0.7", "123456789")
-    _wait(lambda: "deeplink-client connected 127.0.0.7:" in proc.log())
+    wait_for(lambda: "deeplink-client connected 127.0.0.7:" in proc.log(), every=0.01)
 
     session.send_set_password("Rotated42")
     assert _session_with(room, "127.0.0.7", "Rotated42") is session
@@ -126,7 +117,7 @@ def test_subprocess_client_reports_and_applies_a_pushed_password(
 
     proc.stop()
     assert proc.popen.returncode == 0
-    _wait(lambda: room.session_for_ip("127.0.0.7") is None)
+    wait_for(lambda: room.session_for_ip("127.0.0.7") is None, every=0.01)
 
 
 def test_password_breaking_deeplinks_rule_is_refused(
@@ -142,7 +133,7 @@ def test_password_breaking_deeplinks_rule_is_refused(
 
     _session_with(room, "127.0.0.8", "Good1234")
     # Two reports: the one at connect and the one for Good1234; the state follows.
-    _wait(lambda: _read_state(state).get("reports") == 2)
+    wait_for(lambda: _read_state(state).get("reports") == 2, every=0.01)
     assert client.rejected == 4
     assert _read_state(state) == client.snapshot()
     assert client.snapshot()["password"] == "Good1234"
@@ -177,7 +168,7 @@ def test_oversize_header_drops_the_session(server: DeepLinkLanServer, room: Deep
         _session_with(room, "127.0.0.14", "Pass0001")
         sock.sendall(encode_header(513) + b"{" * 20)
         assert _closed_by_peer(sock)
-    _wait(lambda: room.session_for_ip("127.0.0.14") is None)
+    wait_for(lambda: room.session_for_ip("127.0.0.14") is None, every=0.01)
 
 
 def test_unknown_methods_and_non_objects_are_ignored(
@@ -193,7 +184,7 @@ def test_unknown_methods_and_non_objects_are_ignored(
         session = _session_with(room, "127.0.0.15", "OnlyPw01")
         assert session.device_id == ""
         sock.sendall(_info(device_id="555"))  # password missing: keeps OnlyPw01
-        _wait(lambda: session.device_id == "555")
+        wait_for(lambda: session.device_id == "555", every=0.01)
         assert session.password == "OnlyPw01"
     assert "received 'getDeviceInfo'" in caplog.text
     assert "parse body failed" in caplog.text
@@ -203,17 +194,17 @@ def test_connected_but_silent_deeplink_reports_empty_values(
     server: DeepLinkLanServer, room: DeepLinkRoom
 ) -> None:
     with _raw(server, "127.0.0.16"):
-        session = _wait(lambda: room.session_for_ip("127.0.0.16"))
+        session = wait_for(lambda: room.session_for_ip("127.0.0.16"), every=0.01)
         assert session.device_info() == ("", "")
         assert room.session_for_ip("127.0.0.160") is None  # exact string match only
 
 
 def test_set_password_is_written_unescaped(server: DeepLinkLanServer, room: DeepLinkRoom) -> None:
     with _raw(server, "127.0.0.17") as sock:
-        session = _wait(lambda: room.session_for_ip("127.0.0.17"))
+        session = wait_for(lambda: room.session_for_ip("127.0.0.17"), every=0.01)
         session.send_set_password('a"b')
         decoder = FrameDecoder()
-        bodies = _wait(lambda: decoder.feed(sock.recv(4096)))
+        bodies = wait_for(lambda: decoder.feed(sock.recv(4096)), every=0.01)
     assert bodies == [b'{"method":"setDevicePassword","data":{"password":"a"b"}}']
 
 
@@ -248,7 +239,7 @@ def test_password_too_long_for_a_frame_breaks_the_link(
     session = _session_with(room, "127.0.0.19", "Init0001")
     session.send_set_password("A" * 480)  # body 527 bytes: the node overflows (§7.2)
     assert client.wait_until(lambda c: not c.running and not c.connected, 3)
-    _wait(lambda: room.session_for_ip("127.0.0.19") is None)
+    wait_for(lambda: room.session_for_ip("127.0.0.19") is None, every=0.01)
     assert client.password == "Init0001"
 
 
@@ -262,7 +253,7 @@ def test_faithful_node_misreads_a_shorter_frame_without_nul(
         # Shorter, no NUL: the old tail stays in the node's buffer -> parse body failed.
         sock.sendall(encode_frame({"method": "setDeviceInfo", "data": {"password": "Short01"}}))
         sock.sendall(_info(device_id="marker"))
-        _wait(lambda: session.device_id == "marker")
+        wait_for(lambda: session.device_id == "marker", every=0.01)
         assert session.password == "Long0001"
         sock.sendall(_info(password="Short01"))  # node-safe: NUL-terminated
         _session_with(room, "127.0.0.20", "Short01")
@@ -292,7 +283,7 @@ def test_client_started_before_the_node_connects_and_survives_restarts(
     port, state = free_port(), tmp_path / "pc.json"
     proc = spawn(_client_args(("127.0.0.1", port), "127.0.0.22", state, "--reconnect"),
                  name="deeplink")
-    _wait(lambda: _read_state(state).get("connected") is False)
+    wait_for(lambda: _read_state(state).get("connected") is False, every=0.01)
     assert proc.alive()
 
     lan = _start_server(room, port)
@@ -301,7 +292,7 @@ def test_client_started_before_the_node_connects_and_survives_restarts(
         session = _session_with(room, "127.0.0.22", "Boot0001")
         assert time.monotonic() - started < 2.0
         session.send_set_password("AfterUp1")
-        _wait(lambda: _read_state(state).get("password") == "AfterUp1")
+        wait_for(lambda: _read_state(state).get("password") == "AfterUp1", every=0.01)
     finally:
         lan.stop()
 

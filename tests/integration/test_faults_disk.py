@@ -6,7 +6,7 @@ the space, then staff keep importing servers: each import is either saved whole 
 refused whole with HTTP 507 ``store_full``; the service stays up and keeps serving reads;
 once the filler is gone, imports and readings resume; a SIGKILL while the disk is full
 leaves a store that opens clean. The store-level behaviour (rollback, ENOSPC vs
-max_page_count) is pinned in tests/unit/test_store_full.py.
+max_page_count) is pinned in tests/unit/agent/store/test_full.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The stand-in (tests/support/hook_agent_standin.py) implements the agent side of
 tests/contract/hook_relay.json and verifies each request exactly as the contract says;
 what it does after verification is injected here (no node needed). The test of the
 REAL agent endpoint (bm-agent's POST /api/v1/hook/deeplink) comes with the agent; the
-end-to-end run through the emulator is in test_hook_e2e.py.
+end-to-end run through the emulator is in test_hook_against_emulator.py.
 """
 
 import hashlib

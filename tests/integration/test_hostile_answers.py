@@ -1,6 +1,6 @@
 """Hostile peers over real sockets: arbitrary node answers, garbage on the DeepLink LAN port.
 
-A sample of the fuzzed answers of tests/unit/test_fuzz_client_parse.py goes through a real
+A sample of the fuzzed answers of tests/unit/baremetal/dbc/test_fuzz_parse.py goes through a real
 HTTP server on loopback to the real ``Client``: every call ends in a model or a
 ``BaremetalError`` leaf, never another exception, and never hangs past its deadline. Then
 random byte streams hit the emulator's DeepLink LAN service over TCP: it survives them and

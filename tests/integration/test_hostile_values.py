@@ -25,13 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import render_default_config
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
 from baremetal import signing
 from baremetal.dbc.models import NewServer
 from baremetal.errors import InvalidInput
 from baremetal.ipmi.ipmitool import dbc_argv
+from tests.support.agentconfig import write_agent_config
 from tests.support.emulator import bm_post, register_servers, signed_fields, start_emulator
 from tests.support.ports import free_port
 from tests.support.procs import REPO_ROOT
@@ -128,11 +128,10 @@ def _agent_dir(work: Path, servers: list[tuple[str, Any]]) -> Path:
     pair = signing.new_node_keypair()
     (work / "node.dat").write_text(
         f"node_id={pair.node_id}\nnode_private_key={pair.private_key}\n")
-    config = work / "agent.toml"
-    config.write_text(render_default_config({
+    config = write_agent_config(work, {
         "node.url": f"http://127.0.0.1:{free_port()}", "node.node_dat": "node.dat",
         "store.path": "agent.db", "secrets.key_file": "secrets.key",
-        "check.dbc_path_probe": True, "check.deadline_s": 1.5, "check.interval_s": 30.0}))
+        "check.dbc_path_probe": True, "check.deadline_s": 1.5, "check.interval_s": 30.0})
     create_key_file(work / "secrets.key")
     # Straight into the store: the importer and the API refuse these passwords (they are
     # not shell-safe); a store from elsewhere (an old version, a restored backup) may not.

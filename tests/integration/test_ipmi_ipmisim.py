@@ -6,12 +6,11 @@ so boot checks here look at the selector only; persistence is covered against th
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from baremetal.errors import IpmiAuthError, IpmiError, IpmiTimeout, IpmiUnreachable, IpmiUnsupported
+from baremetal.errors import IpmiAuthError, IpmiTimeout, IpmiUnreachable, IpmiUnsupported
 from baremetal.ipmi.client import BmcClient, PowerState
 from tests.peers.ipmisim import start_ipmi_sim, start_ipmi_sim_fleet, stop_fleet
 from tests.support.bmc import SELECTOR_TEXT, run_ipmitool, timed
@@ -143,33 +142,6 @@ def test_fleet_starts_answers_and_stops_by_pid(ipmi_sim, bmc_client, tmp_path):
     finally:
         stop_fleet(fleet)
     assert not any(bmc.alive() for bmc in fleet)
-
-
-def test_sixteen_threads_on_four_bmcs_read_correctly(ipmi_sim):
-    bmcs = [ipmi_sim(initial_power=("on" if n % 2 else "off")) for n in range(4)]
-    expected = {bmc.port: PowerState.ON if n % 2 else PowerState.OFF for n, bmc in enumerate(bmcs)}
-    bmc_client = BmcClient()
-    wrong: list[object] = []
-
-    def worker(index: int) -> None:
-        for turn in range(10):
-            bmc = bmcs[(index + turn) % 4]
-            try:
-                got = bmc_client.read_power(bmc.address(), 5)
-            except IpmiError as exc:
-                got = exc
-            if got is not expected[bmc.port]:
-                wrong.append(got)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    finally:
-        bmc_client.close()
-    assert wrong == []
 
 
 # ipmi_sim drops a session after 30 s without traffic; pyghmi's keepalive falls due after

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from baremetal.signing import node_id_from_private_key
 from tests.integration.registry_driver import node_servers, open_store
 from tests.support.emulator import EmulatorHandle
 from tests.support.procs import Proc, python_module
+from tests.support.wait import wait_for
 
 COUNT = 30
 
@@ -22,13 +22,6 @@ def _driver(spawn: Callable[..., Proc], tmp_path: Path, emulator: EmulatorHandle
             "--node-url", emulator.url, "--node-dat", str(emulator.data_dir / "dat" / "node.dat"),
             "--count", str(COUNT), "--batch-size", "3", *extra]
     return spawn(python_module("tests.integration.registry_driver", *args), name="driver")
-
-
-def _wait_for(proc: Proc, text: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while text not in proc.log():
-        assert proc.alive() and time.monotonic() < deadline, proc.log()[-2000:]
-        time.sleep(0.01)
 
 
 def _node_uuids(emulator: EmulatorHandle) -> Counter[str]:
@@ -50,7 +43,8 @@ def test_kill9_mid_registration_loses_nothing_and_registers_nothing_twice(
 
     # 2. Killed from outside while it works (a pause after each add widens the window).
     second = _driver(spawn, tmp_path, emulator, "--pause-after-add", "0.3")
-    _wait_for(second, "add ok 2")
+    wait_for(lambda: "add ok 2" in second.log(), 30.0, every=0.01, what="add ok 2",
+             alive=second.alive, detail=lambda: second.log()[-2000:])
     second.kill9()
     assert second.popen.returncode == -9
     # Its first run resent the batch whose answer was lost: the node said "already

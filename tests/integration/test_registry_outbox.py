@@ -24,19 +24,10 @@ from tests.integration.registry_driver import (
     node_servers,
     open_store,
 )
+from tests.support.clock import WallClockWithOffset
 from tests.support.emulator import EmulatorHandle, register_servers, start_emulator
 from tests.support.ports import free_port
 from tests.support.procs import Proc
-
-
-class Clock:
-    """Wall-clock time plus an offset the test can advance (to skip backoff waits)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 class DelayProxy:
@@ -100,12 +91,12 @@ def _read_message(sock: socket.socket) -> bytes:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> WallClockWithOffset:
+    return WallClockWithOffset()
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+def store(tmp_path: Path, clock: WallClockWithOffset) -> Iterator[Store]:
     with open_store(tmp_path / "agent.db", tmp_path / "secrets.key", clock=clock) as opened:
         yield opened
 
@@ -127,7 +118,7 @@ def _assert_registered_once(store: Store, emulator: EmulatorHandle, count: int) 
 
 
 def test_node_down_then_up_defers_with_backoff_and_registers_each_once(
-        spawn: Callable[..., Proc], tmp_path: Path, store: Store, clock: Clock,
+        spawn: Callable[..., Proc], tmp_path: Path, store: Store, clock: WallClockWithOffset,
         emulator: EmulatorHandle) -> None:
     port = urlsplit(emulator.url).port
     emulator.proc.stop()
@@ -157,7 +148,7 @@ def test_node_down_then_up_defers_with_backoff_and_registers_each_once(
 
 
 def test_lost_add_answer_is_adopted_by_uuid_not_registered_twice(
-        store: Store, clock: Clock, emulator: EmulatorHandle) -> None:
+        store: Store, clock: WallClockWithOffset, emulator: EmulatorHandle) -> None:
     proxy = DelayProxy(urlsplit(emulator.url).port or 0)
     try:
         proxy.delay_s = 1.5

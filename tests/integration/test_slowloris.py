@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.support.slowloris import HalfOpen, probe_healthz, raise_own_open_files
+from tests.support.wait import poll
 
 ATTACKER_IP = "127.0.0.2"
 CONNECTIONS = 300
@@ -27,15 +28,6 @@ def _enough_open_files():
     assert raise_own_open_files() >= 2 * CONNECTIONS
 
 
-def wait_until(predicate, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def test_half_open_connections_from_one_host_do_not_starve_the_others(agent_proc):
     agent = agent_proc(open_files_soft=256, config={"api.header_timeout_s": HEADER_TIMEOUT_S})
     port = int(agent.url.rsplit(":", 1)[1])
@@ -43,14 +35,14 @@ def test_half_open_connections_from_one_host_do_not_starve_the_others(agent_proc
     try:
         assert attacker.open(CONNECTIONS) == CONNECTIONS
         # Past the cap, the attacker's connections are closed as soon as they are accepted.
-        assert wait_until(lambda: attacker.closed_by_server() >= CONNECTIONS - PER_IP, 2.0), \
+        assert poll(lambda: attacker.closed_by_server() >= CONNECTIONS - PER_IP, 2.0, every=0.1), \
             attacker.closed_by_server()
         assert attacker.closed_by_server() == CONNECTIONS - PER_IP
         latencies = [probe_healthz(agent.url, "127.0.0.1", timeout_s=2.0) for _ in range(10)]
         assert all(s is not None and s < 1.0 for s in latencies), latencies
         # The ones it kept never finished their headers: closed after header_timeout_s.
-        assert wait_until(lambda: attacker.closed_by_server() == CONNECTIONS,
-                          HEADER_TIMEOUT_S + 2.0), attacker.closed_by_server()
+        assert poll(lambda: attacker.closed_by_server() == CONNECTIONS,
+                    HEADER_TIMEOUT_S + 2.0, every=0.1), attacker.closed_by_server()
     finally:
         attacker.close()
     log = agent.log()

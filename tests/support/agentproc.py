@@ -34,14 +34,16 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from agent.accounts.auth import Authenticator, PasswordHasher
-from agent.config import Settings, load_settings, render_default_config
+from agent.config import Settings, load_settings
 from agent.hook.signing import generate_hook_keypair
 from agent.models import Role
 from agent.secrets import Sealer, Secret, create_key_file
 from agent.store import Store
 from baremetal.signing import new_node_keypair
+from tests.support.agentconfig import write_agent_config
 from tests.support.ports import free_port
 from tests.support.procs import Proc, python_module
+from tests.support.wait import wait_for
 
 __all__ = ["USERS", "AgentProc", "PinnedAdapter", "SourceAddressAdapter", "agent_proc",
            "module_agent_proc", "module_spawn", "pinned_session", "start_agent"]
@@ -138,15 +140,8 @@ class AgentProc:
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0,
                  what: str = "condition") -> Any:
         """Poll ``predicate`` until it returns something truthy; fail with the log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            if not self.proc.alive():
-                raise AssertionError(f"agent died while waiting for {what}:\n{self.log()}")
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
+        return wait_for(predicate, timeout, every=0.1, what=f"agent: {what}",
+                        alive=self.proc.alive, detail=lambda: self.log()[-3000:])
 
     def server(self, uuid: str) -> dict[str, Any]:
         """Return the API's detail of one server."""
@@ -175,9 +170,7 @@ def _write_config(tmp: Path, *, node_url: str, node_dat: Path, port: int,
     if hook_public_file is not None:
         values["hook.token_public_key"] = str(hook_public_file)
     values.update(overrides)
-    path = tmp / "agent.toml"
-    path.write_text(render_default_config(values))
-    return path
+    return write_agent_config(tmp, values)
 
 
 def _prepare_store(settings: Settings, users: dict[str, tuple[Role, str]]) -> dict[str, str]:
