@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.errors import AlreadyExists, SecretsError, ServerNotFound, ValidationError
-from agent.labels import matches
+from agent.labels import LABEL_KEY, matches
 from agent.models import RegistrationState, Server, ServerCredentials, ServerIntent, UpsertResult
 from agent.secrets import Sealer, Secret
 from agent.store._base import UNSET, Repo, RowLike, Unset, dump_json, load_json
@@ -171,8 +171,12 @@ class ServerRepo(Repo):
              labels: Mapping[str, str] | None = None) -> list[Server]:
         """Return servers by id, optionally only one state and only carrying every label.
 
-        Labels match as ``agent.labels.matches`` says (case ignored in keys and values).
+        Labels match as ``agent.labels.matches`` says (case ignored in keys and values); a key
+        that no label can have is a ValidationError.
         """
+        for key in labels or {}:
+            if not LABEL_KEY.fullmatch(key):
+                raise ValidationError(field="labels", reason=f"bad label key {key[:40]!r}")
         clauses, params = ["1"], []
         if state is not None:
             clauses.append("state = ?")
