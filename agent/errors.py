@@ -1,6 +1,7 @@
 """Typed errors of the bm-agent; every class has a stable ``code`` used as its i18n key.
 
-The tree (``code`` and the HTTP status the API's single exception handler should use)::
+The tree (``code``, and the HTTP status the API answers with: the API layer maps it, one
+table in ``agent/api/errors.py``, as ``agent/cli/context.py`` maps exit codes)::
 
     AgentError                    agent_error             500
     ├── ConfigError               config_invalid          500  bad key in a config file / env
@@ -39,6 +40,10 @@ The tree (``code`` and the HTTP status the API's single exception handler should
     │   ├── StaleRequest          stale_timestamp         401   by tests/contract/
     │   ├── ReplayedRequest       replayed                409   hook_relay.json)
     │   └── WrongSourceIp         forbidden_source        403
+    ├── HookRefused               hook_refused            (its own ``status``) an error answer of
+    │                                                      the relay contract: each instance has
+    │                                                      the contract's status and ``code``
+    │                                                      (relay.HookRefusal, hook_gate.HookBusy)
     ├── RegistryError             registry_error          502  (room for registry leaves)
     └── MonitorError              monitor_error           500  (room for monitor leaves)
 
@@ -54,7 +59,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ActionInProgress", "AgentError", "AlreadyExists", "AuthFailed", "BadSignature",
-    "ConfigError", "Conflict", "CsrfFailed", "DeviceIdNotPending", "HookAuthError",
+    "ConfigError", "Conflict", "CsrfFailed", "DeviceIdNotPending", "HookAuthError", "HookRefused",
     "KeyFileInsecure", "KeyFileMissing", "LeaseLost", "LoginBusy", "MonitorError",
     "NodeDatError", "NotFound",
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
@@ -70,7 +75,6 @@ class AgentError(Exception):
     """Root of every error the agent raises on purpose."""
 
     code: ClassVar[str] = "agent_error"
-    http_status: ClassVar[int] = 500
     template: ClassVar[str] = "agent error: {detail}"
     fields: ClassVar[tuple[str, ...]] = ("detail",)
 
@@ -131,7 +135,6 @@ class StoreFull(StoreError):
     """The disk holding the store is full; the failed write was rolled back."""
 
     code = "store_full"
-    http_status = 507
     template = "store {path}: disk full, the change was not saved ({detail}); free space and retry"
 
 
@@ -160,7 +163,6 @@ class StoreBusy(StoreError):
     """Another connection held the write lock longer than busy_timeout."""
 
     code = "store_busy"
-    http_status = 503
     template = "store {path}: busy, try again ({detail})"
 
 
@@ -209,7 +211,6 @@ class NotFound(AgentError):
     """A named thing does not exist."""
 
     code = "not_found"
-    http_status = 404
     template = "{kind} {ident} not found"
     fields: ClassVar[tuple[str, ...]] = ("kind", "ident")
 
@@ -253,7 +254,6 @@ class Conflict(AgentError):
     """The request conflicts with the current state."""
 
     code = "conflict"
-    http_status = 409
     template = "conflict: {detail}"
 
 
@@ -332,7 +332,6 @@ class PermissionDenied(AgentError):
     """The user's role is below what the operation needs."""
 
     code = "permission_denied"
-    http_status = 403
     template = "permission denied: role {needed} required"
     fields: ClassVar[tuple[str, ...]] = ("needed",)
 
@@ -356,7 +355,6 @@ class AuthFailed(AgentError):
     """Credentials, token or session were not accepted; ``reason`` is for logs only."""
 
     code = "auth_failed"
-    http_status = 401
     template = "authentication failed"
     fields: ClassVar[tuple[str, ...]] = ()
 
@@ -369,7 +367,6 @@ class RateLimited(AgentError):
     """Too many failures: try again after ``retry_after_s`` seconds."""
 
     code = "rate_limited"
-    http_status = 429
     template = "too many failed attempts; retry in {retry_after_s} s"
     fields: ClassVar[tuple[str, ...]] = ("retry_after_s",)
 
@@ -389,7 +386,6 @@ class ValidationError(AgentError):
     """An input value is invalid; ``field`` names it, ``reason`` says why."""
 
     code = "validation_error"
-    http_status = 422
     template = "{field}: {reason}"
     fields: ClassVar[tuple[str, ...]] = ("field", "reason")
 
@@ -446,7 +442,6 @@ class HookAuthError(AgentError):
     """A boot-hook request was refused."""
 
     code = "hook_auth_failed"
-    http_status = 401
     template = "hook request refused: {detail}"
 
 
@@ -454,7 +449,6 @@ class BadSignature(HookAuthError):
     """The ed25519 signature does not verify over the canonical request."""
 
     code = "bad_signature"
-    http_status = 403
     template = "hook token signature does not verify ({detail})"
 
 
@@ -475,7 +469,6 @@ class ReplayedRequest(HookAuthError):
     """The nonce was already used inside the window."""
 
     code = "replayed"
-    http_status = 409
     template = "nonce already used"
     fields: ClassVar[tuple[str, ...]] = ()
 
@@ -484,7 +477,6 @@ class WrongSourceIp(HookAuthError):
     """The request does not come from the server's registered IP."""
 
     code = "forbidden_source"
-    http_status = 403
     template = ("request does not come from the server's registered IP: from {source_ip}, "
                 "server {server} is registered at {expected_ip}")
     fields: ClassVar[tuple[str, ...]] = ("source_ip", "expected_ip", "server")
@@ -496,11 +488,31 @@ class WrongSourceIp(HookAuthError):
         super().__init__()
 
 
+class HookRefused(AgentError):
+    """An error answer of the boot-hook relay contract (tests/contract/hook_relay.json).
+
+    Each instance carries the contract's HTTP ``status``, its contract ``code`` (``bad_request``,
+    ``busy``, ``seat_pending``...) and its English text in ``detail``; the API answers those as
+    they are, byte for byte. Those codes are the contract's, not this catalogue's: the class's
+    own ``hook_refused`` is the one translated (``{status} {contract_code}: {detail}``), and the
+    subclasses (``agent.hook.relay.HookRefusal``...) add no code of their own.
+    """
+
+    code = "hook_refused"
+    template = "{status} {contract_code}: {detail}"
+    fields: ClassVar[tuple[str, ...]] = ("status", "contract_code", "detail")
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.contract_code = code
+        object.__setattr__(self, "code", code)  # per instance: the contract's code
+        super().__init__(message)
+
+
 class RegistryError(AgentError):
     """Registration with the DBC node failed (registry adds leaves)."""
 
     code = "registry_error"
-    http_status = 502
     template = "registration with the DBC node failed: {detail}"
 
 
@@ -515,5 +527,6 @@ def all_error_classes() -> list[type[AgentError]]:
     """Return AgentError and every subclass (for i18n and API-mapping completeness tests)."""
     found: list[type[AgentError]] = [AgentError]
     for cls in found:
-        found.extend(cls.__subclasses__())
+        if cls is not HookRefused:  # its subclasses share its catalogue code (see its doc)
+            found.extend(cls.__subclasses__())
     return found

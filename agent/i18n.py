@@ -93,7 +93,7 @@ def translate(code: str, lang: str | None = None, **params: Any) -> str:
 
 def translate_error(exc: AgentError, lang: str | None = None) -> str:
     """Return the message of an AgentError in ``lang``."""
-    return translate(exc.code, lang, **exc.params)
+    return translate(type(exc).code, lang, **exc.params)  # HookRefused: the class's code
 
 
 def placeholders(template: str) -> set[str]:

@@ -39,13 +39,14 @@ from typing import Any
 from agent.actions.lock import ServerLocks, lock_file_for
 from agent.config import Settings
 from agent.errors import ActionInProgress, ServerNotFound, ValidationError
+from agent.labels import parse_selector
 from agent.metrics import Metrics
 from agent.models import EventKind, Server
 from agent.store import Store
 from baremetal.errors import IpmiError
 from baremetal.ipmi.client import DBC_BOOT_DEVICES, POWER_ACTIONS, BmcAddress, BmcClient, error_kind
 
-__all__ = ["ActionReading", "ActionResult", "Actions", "parse_label"]
+__all__ = ["ActionReading", "ActionResult", "Actions"]
 
 _LOGGER = logging.getLogger(__name__)
 # Power action -> the power state that shows it took effect (and the staff intent).
@@ -101,17 +102,6 @@ class _Request:
     read: Callable[[BmcAddress], ActionReading]
     holds: Callable[[ActionReading], bool]
     record_intent: Callable[[int, str], object]
-
-
-def parse_label(label: str) -> dict[str, str]:
-    """Parse ``key=value[,key=value...]`` into a mapping (every pair must match)."""
-    pairs: dict[str, str] = {}
-    for part in label.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ValidationError(field="label", reason=f"expected key=value, got {part[:40]!r}")
-        pairs[key.strip()] = value.strip()
-    return pairs
 
 
 class Actions:
@@ -171,7 +161,7 @@ class Actions:
         for ident in uuids:
             chosen[self._resolve(ident).uuid] = None
         if label is not None:
-            for server in self._store.servers.find(labels=parse_label(label)):
+            for server in self._store.servers.find(labels=parse_selector(label)):
                 chosen[server.uuid] = None
         return list(chosen)
 

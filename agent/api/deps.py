@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from agent.accounts.auth import Principal, require_role
 from agent.api.errors import request_lang
 from agent.api.proxies import forwarded_client, is_trusted
-from agent.errors import AuthFailed, ValidationError
+from agent.errors import AuthFailed
 from agent.models import Role
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ __all__ = [
     "client_ip",
     "current_principal",
     "get_agent",
-    "parse_label",
     "raw_body",
     "request_target",
     "trusted_forwarded_for",
@@ -145,11 +144,3 @@ def request_target(request: Request) -> str:
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
-def parse_label(text: str | None) -> dict[str, str]:
-    """Parse a ``key=value`` label selector (``zone=vip``); empty or None selects nothing."""
-    if not text:
-        return {}
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ValidationError(field="label", reason="expected key=value, e.g. zone=vip")
-    return {key.strip().lower(): value.strip()}

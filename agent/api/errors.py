@@ -1,12 +1,14 @@
 """The API's one error mapping: every exception becomes ``{"error": {"code", "message"}}``.
 
-- ``AgentError`` leaves answer with their own ``http_status`` and ``code``; the message is
-  ``agent.i18n`` text in the request's language (``?lang=``, else ``Accept-Language``, else
-  ``[ui] default_lang``). ``RateLimited`` adds ``Retry-After``.
+- ``AgentError`` leaves answer with their ``code`` and the status ``_AGENT_STATUS`` maps their
+  class to (the most specific class of the MRO that is listed wins; domain errors carry no
+  HTTP status); the message is ``agent.i18n`` text in the request's language (``?lang=``,
+  else ``Accept-Language``, else ``[ui] default_lang``). ``RateLimited`` adds ``Retry-After``.
 - ``BaremetalError`` leaves (node and BMC failures that reach a route) are mapped by
   ``_BAREMETAL`` below: the node unreachable or wrong is 502, a BMC that does not answer 503.
-- The boot-hook relay's refusals (``HookRefusal``) keep the contract's status, code and
-  English message exactly (tests/contract/hook_relay.json); each is counted by code in
+- The boot-hook relay's refusals (``HookRefused``: ``relay.HookRefusal``...) keep the
+  contract's status (their own ``status``), code and English message exactly
+  (tests/contract/hook_relay.json); each is counted by code in
   ``bm_agent_hook_refusals_total``, and 429 ``busy`` carries ``Retry-After``.
 - FastAPI's request validation and Starlette's HTTP errors (unknown route, wrong method) get
   the same shape. Validation answers name the field, never echo the value sent: it may be a
@@ -24,15 +26,49 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.errors import AgentError, AuthFailed, RateLimited
-from agent.hook.relay import HookRefusal
+from agent.errors import (
+    AgentError,
+    AuthFailed,
+    BadSignature,
+    Conflict,
+    HookAuthError,
+    HookRefused,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    RegistryError,
+    ReplayedRequest,
+    StoreBusy,
+    StoreFull,
+    ValidationError,
+    WrongSourceIp,
+)
 from agent.i18n import DEFAULT_LANG, normalize_lang, translate, translate_error
 from baremetal import errors as bm
 
-__all__ = ["baremetal_status", "error_body", "install_error_handlers", "request_lang"]
+__all__ = ["agent_error_status", "baremetal_status", "error_body", "error_class_status",
+           "install_error_handlers", "request_lang"]
 
 _LOGGER = logging.getLogger(__name__)
 
+# AgentError class -> HTTP status; a class not listed takes its nearest listed ancestor's
+# (its MRO, most specific first), the root's 500 at worst. HookRefused answers its own status.
+_AGENT_STATUS: dict[type[AgentError], int] = {
+    AgentError: 500,
+    StoreFull: 507,
+    StoreBusy: 503,
+    NotFound: 404,
+    Conflict: 409,
+    PermissionDenied: 403,
+    AuthFailed: 401,
+    RateLimited: 429,
+    ValidationError: 422,
+    HookAuthError: 401,
+    BadSignature: 403,
+    ReplayedRequest: 409,
+    WrongSourceIp: 403,
+    RegistryError: 502,
+}
 # First match wins (leaves before their parents).
 _BAREMETAL: tuple[tuple[type[bm.BaremetalError], int, str], ...] = (
     (bm.DeepLinkNotConnected, 503, "deeplink_not_connected"),
@@ -83,6 +119,22 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+def error_class_status(cls: type[AgentError]) -> int:
+    """Return the HTTP status of an AgentError class: its most specific listed ancestor's."""
+    for base in cls.__mro__:
+        status = _AGENT_STATUS.get(base)
+        if status is not None:
+            return status
+    return 500  # pragma: no cover - every AgentError has the root in its MRO
+
+
+def agent_error_status(exc: AgentError) -> int:
+    """Return the HTTP status to answer an AgentError with (a relay refusal: its own)."""
+    if isinstance(exc, HookRefused):
+        return exc.status
+    return error_class_status(type(exc))
+
+
 def baremetal_status(exc: bm.BaremetalError) -> tuple[int, str]:
     """Return the HTTP status and error code for a node or BMC failure."""
     for cls, status, code in _BAREMETAL:
@@ -96,14 +148,15 @@ async def _agent_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
+    status = agent_error_status(exc)
     if isinstance(exc, AuthFailed):
         # The reason is for the log only: a client never learns which part was wrong.
         _LOGGER.info("%s %s: authentication failed (%s)", request.method, request.url.path,
                      exc.reason)
-    elif exc.http_status >= 500:
+    elif status >= 500:
         _LOGGER.error("%s %s: %s", request.method, request.url.path, exc.message())
     body = error_body(exc.code, translate_error(exc, request_lang(request)))
-    return JSONResponse(body, status_code=exc.http_status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _baremetal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -115,13 +168,13 @@ async def _baremetal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _hook_refusal(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HookRefusal)
+    assert isinstance(exc, HookRefused)
     agent = getattr(request.app.state, "agent", None)
     if agent is not None:
         agent.metrics.count_hook_refusal(exc.code)
     retry_after = getattr(exc, "retry_after_s", None)  # 429 busy (agent.api.hook_gate)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status,
+    return JSONResponse(error_body(exc.code, exc.detail), status_code=agent_error_status(exc),
                         headers=headers)
 
 
@@ -154,7 +207,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping above on ``app``."""
     app.add_exception_handler(AgentError, _agent_error)
     app.add_exception_handler(bm.BaremetalError, _baremetal_error)
-    app.add_exception_handler(HookRefusal, _hook_refusal)
+    app.add_exception_handler(HookRefused, _hook_refusal)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

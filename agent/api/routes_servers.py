@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import SecretStr
 from starlette.responses import JSONResponse
 
-from agent.api.deps import Admin, AgentDep, Lang, Operator, RawBody, Viewer, parse_label
+from agent.api.deps import Admin, AgentDep, Lang, Operator, RawBody, Viewer
 from agent.api.schemas import (
     ErrorOut,
     ImportOut,
@@ -35,6 +35,7 @@ from agent.api.schemas import (
 )
 from agent.errors import AlreadyExists, ServerNotFound, ValidationError
 from agent.i18n import translate
+from agent.labels import parse_selector
 from agent.models import RegistrationState, Verdict
 from agent.registry.inventory import ImportReport, RowError, parse_inventory, parse_json
 from agent.secrets import Secret
@@ -64,7 +65,8 @@ def row_error_out(error: RowError, lang: str) -> dict[str, Any]:
 def _labels(label: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for text in label:
-        labels.update(parse_label(text))
+        if text:  # an empty ?label= filters nothing, as before
+            labels.update(parse_selector(text))
     return labels
 
 

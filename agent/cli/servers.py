@@ -216,9 +216,9 @@ def _short(node_id: str | None) -> str | None:
 
 def cmd_list(ctx: Ctx) -> int:
     """List servers with their registration state, verdict and newest reading."""
-    from agent.actions.service import parse_label
+    from agent.labels import parse_selector
 
-    labels = parse_label(ctx.args.label) if ctx.args.label else None
+    labels = parse_selector(ctx.args.label) if ctx.args.label else None
     rows = ctx.store().status.find(
         verdict=Verdict(ctx.args.verdict) if ctx.args.verdict else None,
         state=RegistrationState(ctx.args.state) if ctx.args.state else None, labels=labels)

@@ -25,8 +25,9 @@ code back through the signed ``deeplink`` query until the node reports it (or 50
 names the server by source IP (MACs only break a tie) and records that the PC booted (the
 hook runs once per boot).
 
-Refusals are ``HookRefusal`` (status, contract code, English message) and are answered
-as they are by ``agent.api.errors``. Neither the code nor a key is ever logged.
+Refusals are ``HookRefusal`` (status, contract code, English message; an ``AgentError``
+under ``HookRefused``) and are answered as they are by ``agent.api.errors``. Neither the
+code nor a key is ever logged.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from agent.config import HookSettings
 from agent.errors import (
     BadSignature,
+    HookRefused,
     ReplayedRequest,
     ServerNotFound,
     StaleRequest,
@@ -82,14 +84,11 @@ _MAX_DEVICE_ID = 64
 _SUCCESS_RESULTS = frozenset({"confirmed", "ok"})  # event results written one row each
 
 
-class HookRefusal(Exception):
-    """An error answer of the relay contract: HTTP status, contract code, English message."""
+class HookRefusal(HookRefused):
+    """An error answer of the relay contract: ``status``, contract ``code``, English ``detail``.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+    In the error tree under ``HookRefused``; the API answers it with its own status.
+    """
 
 
 @dataclass(frozen=True)
@@ -258,8 +257,8 @@ class HookRelay:
             self._seats.pin_confirmed(server, info.device_id)
         except HookRefusal as exc:
             self._store.deeplink.record(server_id=server.id, result=exc.code,
-                                        error=exc.message)
-            self._event(server.uuid, "rotate", exc.code, {"message": exc.message})
+                                        error=exc.detail)
+            self._event(server.uuid, "rotate", exc.code, {"message": exc.detail})
             raise
         status = self._store.deeplink.record(server_id=server.id, result="confirmed",
                                              device_id=info.device_id or None, rotated=True)

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.actions.service import parse_label
 from agent.errors import AgentError, ServerNotFound, ValidationError
+from agent.labels import parse_selector
 from agent.models import EventKind, SeatKey, SeatState, Server
 from agent.store import Store
 from agent.store.seats import SeatDecision
@@ -82,7 +82,7 @@ class Seats:
             server = self._resolve(ident)
             chosen[server.id] = server
         if label:
-            for server in self._store.servers.find(labels=parse_label(label)):
+            for server in self._store.servers.find(labels=parse_selector(label)):
                 chosen[server.id] = server
         return list(chosen.values())
 

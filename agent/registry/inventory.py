@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.display_text import hidden_character, visible
+from agent.labels import split_pairs
 from baremetal.errors import UnsafeShellWord
 from baremetal.ipmi.shell_word import check_shell_word
 
@@ -60,7 +61,6 @@ _SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _PORT_TEXT = re.compile(r"[0-9]{1,5}")
 _MAC = re.compile(r"([0-9a-f]{2})([:-]?)([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2"
                   r"([0-9a-f]{2})\2([0-9a-f]{2})")
-_LABEL_KEY = re.compile(r"[a-z0-9_-]{1,32}")
 _FREE_TEXT_MAX = 256
 _IPMI_USER_MAX = 16  # IPMI 2.0 user name field (bytes)
 _IPMI_PASSWORD_MAX = 20  # IPMI 2.0 password field (bytes)
@@ -303,15 +303,11 @@ def _check_mac(value: str) -> str:
 
 
 def parse_labels(value: str) -> dict[str, str]:
-    """Parse ``row=A;zone=vip`` (``,`` also separates); a bare word becomes ``tag=word``."""
+    """Parse ``row=A;zone=vip`` with the grammar of ``agent.labels`` (bare word: ``tag=word``)."""
     labels: dict[str, str] = {}
-    for part in re.split(r"[;,]", value):
-        if not part.strip():
-            continue
-        key, sep, val = part.partition("=")
-        key, val = (key.strip().lower(), val.strip()) if sep else ("tag", key.strip())
-        _check_display_text("labels", part)
-        if not _LABEL_KEY.fullmatch(key) or len(val) > 64:
-            raise _RowInvalid("labels", "bad_label", visible(part.strip())[:40])
-        labels[key] = val
+    for pair in split_pairs(value):
+        _check_display_text("labels", pair.raw)
+        if not pair.valid:
+            raise _RowInvalid("labels", "bad_label", visible(pair.raw.strip())[:40])
+        labels[pair.key] = pair.value
     return labels

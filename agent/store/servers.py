@@ -6,20 +6,19 @@ none, ``ServerCredentials`` carries them as ``Secret``.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.errors import AlreadyExists, SecretsError, ServerNotFound, ValidationError
+from agent.labels import LABEL_KEY, matches
 from agent.models import RegistrationState, Server, ServerCredentials, ServerIntent, UpsertResult
 from agent.secrets import Sealer, Secret
 from agent.store._base import UNSET, Repo, RowLike, Unset, dump_json, load_json
 from agent.store._db import Database
 
-__all__ = ["IntentRepo", "ServerRepo", "label_filter", "server_from_row"]
+__all__ = ["IntentRepo", "ServerRepo", "server_from_row"]
 
-_LABEL_KEY = re.compile(r"[a-z0-9_-]{1,32}")
 _PLAIN_FIELDS = ("ip", "os", "desc", "ipmi_host", "ipmi_port", "ipmi_user", "mac", "labels")
 _COLUMN = {"desc": "description"}
 _SELECT = "SELECT * FROM servers"
@@ -35,17 +34,6 @@ def server_from_row(row: RowLike) -> Server:
         state=RegistrationState(row["state"]), state_detail=row["state_detail"],
         created_at=row["created_at"], updated_at=row["updated_at"],
     )
-
-
-def label_filter(labels: Mapping[str, str]) -> tuple[str, list[Any]]:
-    """Return an SQL condition (and its parameters) matching every label; keys are checked."""
-    clauses, params = [], []
-    for key, value in labels.items():
-        if not _LABEL_KEY.fullmatch(key):
-            raise ValidationError(field="labels", reason=f"bad label key {key[:40]!r}")
-        clauses.append("json_extract(labels, ?) = ?")
-        params += [f'$."{key}"', value]
-    return " AND ".join(clauses), params
 
 
 class ServerRepo(Repo):
@@ -181,19 +169,23 @@ class ServerRepo(Repo):
 
     def find(self, *, state: RegistrationState | None = None,
              labels: Mapping[str, str] | None = None) -> list[Server]:
-        """Return servers by id, optionally only one state and only matching all labels."""
+        """Return servers by id, optionally only one state and only carrying every label.
+
+        Labels match as ``agent.labels.matches`` says (case ignored in keys and values); a key
+        that no label can have is a ValidationError.
+        """
+        for key in labels or {}:
+            if not LABEL_KEY.fullmatch(key):
+                raise ValidationError(field="labels", reason=f"bad label key {key[:40]!r}")
         clauses, params = ["1"], []
         if state is not None:
             clauses.append("state = ?")
             params.append(str(state))
-        if labels:
-            sql, extra = label_filter(labels)
-            clauses.append(sql)
-            params += extra
         with self._db.read() as conn:
             rows = conn.execute(f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY id",
                                 params).fetchall()
-        return [server_from_row(r) for r in rows]
+        servers = [server_from_row(r) for r in rows]
+        return [s for s in servers if matches(s.labels, labels)] if labels else servers
 
     def count(self) -> int:
         """Count the servers."""

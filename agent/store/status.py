@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from agent.errors import ServerNotFound
+from agent.labels import matches
 from agent.models import RegistrationState, ServerStatus, Verdict
 from agent.store._base import Repo
 from agent.store._db import Database
@@ -72,7 +73,7 @@ class StatusRepo(Repo):
                 continue
             if state is not None and row.server.state != state:
                 continue
-            if labels and any(row.server.labels.get(k) != v for k, v in labels.items()):
+            if labels and not matches(row.server.labels, labels):
                 continue
             found.append(row)
         return found

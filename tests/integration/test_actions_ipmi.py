@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.api.errors import agent_error_status
 from agent.errors import ActionInProgress, Conflict, ServerNotFound
 from agent.models import EventKind
 from tests.integration.test_monitor_verdicts import Rig, add_server, rigs
@@ -118,7 +119,7 @@ def test_second_action_on_a_busy_server_is_a_conflict(rig_factory, fake_bmc) -> 
     with pytest.raises(ActionInProgress) as caught:
         rig.actions.set_boot(uuids=["seat-05"], device="pxe", persistent=False, uefi=False,
                              actor="bob")
-    assert isinstance(caught.value, Conflict) and caught.value.http_status == 409
+    assert isinstance(caught.value, Conflict) and agent_error_status(caught.value) == 409
     assert caught.value.action == "power_on"
     batch = rig.actions.power(uuids=["seat-05", "ghost"], action="off", actor="bob")
     assert [(r.uuid, r.code) for r in batch] == [("seat-05", "conflict"), ("ghost", "not_found")]
@@ -154,7 +155,7 @@ def test_action_held_by_another_process_is_a_conflict_until_it_dies(rig_factory,
         assert other.stdout is not None and other.stdout.readline().strip() == "held"
         with pytest.raises(ActionInProgress) as caught:
             rig.actions.power(uuids=["seat-06"], action="on", actor="alice")
-        assert caught.value.http_status == 409 and "another bm-agent process" in caught.value.action
+        assert agent_error_status(caught.value) == 409 and "another bm-agent process" in caught.value.action
         assert bmc.controls() == []  # nothing reached the BMC
     finally:
         other.kill()  # SIGKILL: the kernel drops its locks, nothing is left stale

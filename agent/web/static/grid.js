@@ -226,8 +226,11 @@
     var pair = labelPick.value.split("=");
     labelPick.selectedIndex = 0;
     if (pair.length < 2) return;
-    var key = pair[0], value = pair.slice(1).join("=");
-    state.servers.forEach(function (s) { if ((s.l || {})[key] === value) state.selected.add(s.u); });
+    /* labels match ignoring case, as everywhere (agent/labels.py) */
+    var key = pair[0], value = pair.slice(1).join("=").toLowerCase();
+    state.servers.forEach(function (s) {
+      if (String((s.l || {})[key] || "").toLowerCase() === value && key in (s.l || {})) state.selected.add(s.u);
+    });
     render();
   });
   document.getElementById("sel-visible").addEventListener("click", function () {

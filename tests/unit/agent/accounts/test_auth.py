@@ -9,6 +9,7 @@ from nacl.pwhash import argon2id
 
 from agent.accounts.auth import MEMLIMIT, OPSLIMIT, Authenticator, PasswordHasher, require_role
 from agent.accounts.ratelimit import LoginRateLimiter
+from agent.api.errors import agent_error_status
 from agent.errors import (
     AlreadyExists,
     AuthFailed,
@@ -131,7 +132,7 @@ def test_login_is_rate_limited_per_user_then_released(auth: Authenticator,
     with pytest.raises(RateLimited) as info:
         auth.login(name="dave", password=Secret("dave-password"), source_ip="10.0.0.9")
     assert 1 <= info.value.retry_after_s <= 300
-    assert info.value.http_status == 429
+    assert agent_error_status(info.value) == 429
     # ...while dave at his own PC still logs in (security issue 10, finding 7).
     assert auth.login(name="dave", password=Secret("dave-password"), source_ip="10.0.0.10")
     clock.now += 301
@@ -189,5 +190,5 @@ def test_roles_are_ordered() -> None:
     require_role(viewer, Role.VIEWER)
     with pytest.raises(PermissionDenied) as info:
         require_role(viewer, Role.OPERATOR)
-    assert info.value.http_status == 403 and "operator" in str(info.value)
+    assert agent_error_status(info.value) == 403 and "operator" in str(info.value)
     assert Role.OPERATOR.allows(Role.VIEWER) and not Role.OPERATOR.allows(Role.ADMIN)

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from agent.accounts.ratelimit import LoginRateLimiter, PasswordGate
+from agent.api.errors import agent_error_status
 from agent.errors import AuthFailed, LoginBusy, RateLimited
 from tests.support.clock import Clock
 
@@ -139,7 +140,7 @@ def test_gate_bounds_parallel_hashes_and_counts_outcomes(clock: Clock) -> None:
         with (pytest.raises(LoginBusy) as info,  # the one slot is taken: 429 at once
               gate.attempt(limiter, name="a", source_ip="1.1.1.1")):
             pass  # pragma: no cover - never entered
-        assert info.value.retry_after_s == 1 and info.value.http_status == 429
+        assert info.value.retry_after_s == 1 and agent_error_status(info.value) == 429
     with pytest.raises(AuthFailed), gate.attempt(limiter, name="a", source_ip="1.1.1.1"):
         raise AuthFailed("wrong password")
     with pytest.raises(AuthFailed), gate.attempt(limiter, name="a", source_ip="1.1.1.1"):

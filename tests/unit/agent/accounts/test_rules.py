@@ -10,6 +10,7 @@ from nacl.pwhash import argon2id
 from agent.accounts.auth import Authenticator, PasswordHasher
 from agent.accounts.ratelimit import LoginRateLimiter
 from agent.accounts.rules import TokenCaps, reject_unsafe_text, validate_user_name
+from agent.api.errors import agent_error_status
 from agent.display_text import BIDI_CONTROLS
 from agent.errors import AuthFailed, RateLimited, TokenTtlTooLong, UnsafeText
 from agent.models import Role
@@ -49,7 +50,7 @@ def auth(store: Store, clock: Clock) -> Authenticator:
 def test_bidi_and_control_characters_are_refused(char: str) -> None:
     with pytest.raises(UnsafeText) as info:
         reject_unsafe_text("label", f"ci{char}nimda")
-    assert info.value.http_status == 422 and info.value.field == "label"
+    assert agent_error_status(info.value) == 422 and info.value.field == "label"
     with pytest.raises(UnsafeText):
         validate_user_name(f"adm{char}in")
 
@@ -73,7 +74,7 @@ def test_token_lifetime_rule() -> None:
     assert TokenCaps(default_s=0).lifetime(Role.ADMIN, None) == 365 * DAY
     with pytest.raises(TokenTtlTooLong) as info:
         caps.lifetime(Role.VIEWER, 30 * DAY + 1)
-    assert info.value.http_status == 422
+    assert agent_error_status(info.value) == 422
     assert info.value.params == {"field": "ttl_s", "role": "viewer", "max_s": 30 * DAY}
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions.service import ActionReading, ActionResult, Actions, _boot_holds, parse_label
+from agent.actions.service import ActionReading, ActionResult, Actions, _boot_holds
 from agent.config import load_settings
 from agent.errors import ServerNotFound, ValidationError
+from agent.labels import parse_selector
 from agent.metrics import Metrics
 from agent.models import EventKind, RegistrationState
 from agent.secrets import Secret
@@ -31,11 +32,16 @@ def _add(store: Store, uuid: str, **labels: str) -> None:
 
 
 def test_parse_label() -> None:
-    assert parse_label("zone=vip") == {"zone": "vip"}
-    assert parse_label("zone=vip, row=3") == {"zone": "vip", "row": "3"}
-    for bad in ("zone", "=vip", "zone=", "zone=vip,"):
+    assert parse_selector("zone=vip") == {"zone": "vip"}
+    assert parse_selector("zone=vip, row=3") == {"zone": "vip", "row": "3"}
+    # One grammar (agent/labels.py): a bare word is tag=word, an empty value and an empty
+    # part are what the import accepts; an empty key still is no label.
+    assert parse_selector("zone") == {"tag": "zone"}
+    assert parse_selector("zone=") == {"zone": ""}
+    assert parse_selector("zone=vip,") == {"zone": "vip"}
+    for bad in ("=vip", ",", ""):
         with pytest.raises(ValidationError):
-            parse_label(bad)
+            parse_selector(bad)
 
 
 def test_select_by_ids_and_label_in_order_without_duplicates(store: Store,

@@ -45,7 +45,7 @@ def test_calls_beyond_a_seat_an_address_or_the_pool_are_refused_at_once() -> Non
                 assert time.monotonic() - started < 0.1
                 assert (info.value.status, info.value.code) == (429, "busy")
                 assert info.value.retry_after_s > 0
-                refusals.append(info.value.message)
+                refusals.append(info.value.detail)
             release.set()
         return results
 

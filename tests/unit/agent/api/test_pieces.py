@@ -7,7 +7,13 @@ import pytest
 from starlette.requests import Request
 
 from agent.api.app import route_template
-from agent.api.errors import _accept_language, baremetal_status, error_body, request_lang
+from agent.api.errors import (
+    _accept_language,
+    baremetal_status,
+    error_body,
+    error_class_status,
+    request_lang,
+)
 from agent.errors import all_error_classes
 from agent.hook.relay import HookRefusal, iso_utc, parse_publish_body
 from agent.i18n import LANGS, catalogue
@@ -56,7 +62,7 @@ def test_accept_language_ignores_zero_weight_and_garbage():
 
 def test_every_agent_error_has_a_status_and_both_translations():
     for cls in all_error_classes():
-        assert 400 <= cls.http_status <= 599, cls
+        assert 400 <= error_class_status(cls) <= 599, cls
         for lang in LANGS:
             assert cls.code in catalogue(lang), (cls.code, lang)
 
@@ -125,7 +131,7 @@ def test_invalid_publish_bodies_are_400(raw):
     with pytest.raises(HookRefusal) as caught:
         parse_publish_body(raw)
     assert (caught.value.status, caught.value.code) == (400, "bad_request")
-    assert "Abc123" not in caught.value.message
+    assert "Abc123" not in caught.value.detail
 
 
 def test_iso_utc():

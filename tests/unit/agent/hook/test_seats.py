@@ -198,7 +198,7 @@ def test_refusals_answer_the_contracts_codes_and_messages(cafe):
     def catch(call):
         with pytest.raises(HookRefusal) as caught:
             call()
-        seen[(caught.value.status, caught.value.code)] = caught.value.message
+        seen[(caught.value.status, caught.value.code)] = caught.value.detail
 
     whoami = lambda seat: lambda: cafe["relay"].whoami(  # noqa: E731
         request(cafe, "GET", "/api/v1/hook/whoami", seat=seat))

@@ -9,6 +9,7 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
+from agent.api.errors import agent_error_status, error_class_status
 from agent.config.settings import ConfigError
 from agent.errors import BadSignature, ReplayedRequest, StaleRequest, WrongSourceIp
 from agent.hook.signing import (
@@ -146,7 +147,7 @@ def test_source_ip_check() -> None:
     with pytest.raises(WrongSourceIp) as info:
         check_source_ip(source_ip="192.168.1.99", server_ip="192.168.1.11",
                         server_uuid="gpu-01")
-    assert info.value.http_status == 403 and "192.168.1.99" in str(info.value)
+    assert agent_error_status(info.value) == 403 and "192.168.1.99" in str(info.value)
 
 
 def test_public_key_file(tmp_path: Path, keys: tuple[Secret, str]) -> None:
@@ -187,7 +188,7 @@ def test_contract_examples_verify(store: Store, clock: Clock, endpoint: str) -> 
     verify(checker, headers, method=request["method"], target=request["target"], body=body)
     with pytest.raises(ReplayedRequest) as info:
         verify(checker, headers, method=request["method"], target=request["target"], body=body)
-    assert (info.value.code, info.value.http_status) == ("replayed", 409)
+    assert (info.value.code, agent_error_status(info.value)) == ("replayed", 409)
     seed = Secret(signer["seed_hex"])
     ours = sign_request(seed, method=request["method"], target=request["target"], body=body,
                         nonce=headers[HEADER_NONCE], timestamp=int(headers[HEADER_TIMESTAMP]))
@@ -198,4 +199,4 @@ def test_error_codes_and_statuses_match_the_contract() -> None:
     wire = {(r["body"]["error"]["code"], r["status"])
             for r in CONTRACT["endpoints"]["deeplink"]["responses"] if r["status"] != 200}
     for cls in (BadSignature, StaleRequest, ReplayedRequest, WrongSourceIp):
-        assert (cls.code, cls.http_status) in wire
+        assert (cls.code, error_class_status(cls)) in wire

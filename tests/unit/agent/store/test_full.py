@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.api.errors import agent_error_status
 from agent.errors import StoreFull
 from agent.models import CheckResult, EventKind, ReadingRecord, Verdict
 from agent.secrets import Sealer, Secret, generate_key
@@ -45,7 +46,7 @@ def test_max_page_count_gives_store_full_and_stays_intact(tmp_path: Path) -> Non
     cap_pages(store, 20)
     before = store.events.latest_id()
     error = fill_until_full(store)
-    assert error.code == "store_full" and error.http_status == 507
+    assert error.code == "store_full" and agent_error_status(error) == 507
     assert "disk full" in str(error) and str(store.path) in str(error)
     written = store.events.latest_id()
     assert written >= before
