@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.web.shapes import GridDeepLinkOut, GridOut, GridRowOut
+from agent.web.shapes import GridOut
 
 if TYPE_CHECKING:
     from agent.app import Agent
@@ -30,12 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["GridBody", "GridCache", "build_body"]
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def _deeplink_cells(agent: Agent) -> dict[int, GridDeepLinkOut]:
-    duplicated, statuses = agent.deeplink_statuses()
-    return {s.server_id: GridDeepLinkOut.from_status(s, s.device_id in duplicated)
-            for s in statuses}
 
 
 @dataclass(frozen=True)
@@ -50,9 +44,9 @@ class GridBody:
 
 def build_body(agent: Agent, clock: Callable[[], float] = time.monotonic) -> GridBody:
     """Read every server's status through the agent and encode its row."""
-    cells = _deeplink_cells(agent)
-    rows = [GridRowOut.from_status(r, cells.get(r.server.id)) for r in agent.server_statuses()]
-    body = GridOut(servers=rows).model_dump_json().encode("utf-8")
+    duplicated, deeplinks = agent.deeplink_statuses()
+    grid = GridOut.from_statuses(agent.server_statuses(), duplicated, deeplinks)
+    body = grid.model_dump_json().encode("utf-8")
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     return GridBody(body, gzip.compress(body, compresslevel=5, mtime=0), etag, clock())
 

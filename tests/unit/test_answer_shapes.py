@@ -149,3 +149,13 @@ def test_dashboard_answers_are_the_api_shapes_plus_their_own_fields():
     assert list(UiServerDetailOut.model_fields) == [*detail_fields, "events", "now"]
     assert list(UiEventPageOut.model_fields) == [*EventPageOut.model_fields, "now"]
     assert UiServerDetailOut.model_fields["events"].annotation == list[EventOut]
+
+
+def test_grid_rows_refuse_a_field_the_model_does_not_have():
+    from pydantic import ValidationError
+
+    from agent.web.shapes import GridOut
+
+    row = json.loads(GRID_TEXT.replace("ROT", "2.0"))["servers"][1]
+    with pytest.raises(ValidationError):
+        GridOut.model_validate({"servers": [{**row, "ipmi_password": "x"}]})
