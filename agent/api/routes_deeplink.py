@@ -8,11 +8,10 @@ image). The verification code itself is never stored nor shown.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
-from starlette.responses import JSONResponse
+from fastapi import APIRouter, Query
 
 from agent.api.deps import AgentDep, Viewer
-from agent.api.schemas import DeepLinkListOut, DeepLinkOut, ErrorOut, deeplink_out
+from agent.api.schemas import DeepLinkListOut, DeepLinkOut, ErrorOut
 from agent.monitor.deeplink_status import STALE
 
 __all__ = ["router"]
@@ -23,22 +22,16 @@ router = APIRouter(tags=["deeplink"], responses={401: {"model": ErrorOut}})
 @router.get("/deeplink", response_model=DeepLinkListOut)
 def deeplink_all(_viewer: Viewer, agent: AgentDep,
                  stale: bool = Query(False, description="only stale or duplicated PCs")
-                 ) -> Response:
+                 ) -> DeepLinkListOut:
     """Return every server's DeepLink status and the duplicated device codes."""
     views = agent.deeplink_views()
     if stale:
         views = [v for v in views if v.freshness == STALE or v.duplicate_with]
-    duplicates: dict[str, list[str]] = {}
-    for view in views:
-        if view.duplicate_with and view.device_id:
-            duplicates.setdefault(view.device_id, []).append(view.uuid)
-    return JSONResponse({
-        "count": len(views), "stale": sum(v.freshness == STALE for v in views),
-        "duplicates": duplicates, "items": [deeplink_out(v) for v in views]})
+    return DeepLinkListOut.from_views(views)
 
 
 @router.get("/servers/{uuid}/deeplink", response_model=DeepLinkOut,
             responses={404: {"model": ErrorOut}})
-def deeplink_one(uuid: str, _viewer: Viewer, agent: AgentDep) -> Response:
+def deeplink_one(uuid: str, _viewer: Viewer, agent: AgentDep) -> DeepLinkOut:
     """Return one server's DeepLink status."""
-    return JSONResponse(deeplink_out(agent.deeplink_views(uuid=uuid)[0]))
+    return DeepLinkOut.from_view(agent.deeplink_views(uuid=uuid)[0])

@@ -6,11 +6,10 @@ on the last page. Filters: ``kind`` (repeatable), ``server`` (uuid), ``action``,
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
-from starlette.responses import JSONResponse
+from fastapi import APIRouter, Query
 
 from agent.api.deps import MAX_ID, AgentDep, Viewer
-from agent.api.schemas import ErrorOut, EventPageOut, event_out
+from agent.api.schemas import ErrorOut, EventPageOut
 from agent.models import EventKind
 
 __all__ = ["router"]
@@ -22,11 +21,10 @@ router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 422: {"
 
 
 def _page(agent: AgentDep, kinds: list[EventKind], before_id: int | None, limit: int,
-          server: str | None, action: str | None, since: float | None) -> Response:
+          server: str | None, action: str | None, since: float | None) -> EventPageOut:
     page = agent.events_page(before_id=before_id, limit=limit, server_uuid=server,
                              kinds=kinds or None, action=action, since_ts=since)
-    return JSONResponse({"items": [event_out(e) for e in page.items],
-                         "next_before_id": page.next_before_id})
+    return EventPageOut.from_page(page)
 
 
 @router.get("/events", response_model=EventPageOut)
@@ -37,7 +35,7 @@ def events(_viewer: Viewer, agent: AgentDep,
            server: str | None = Query(None, max_length=64),
            action: str | None = Query(None, max_length=64),
            since: float | None = Query(None, ge=0, le=MAX_UNIX_S, allow_inf_nan=False,
-                                       description="Unix seconds")) -> Response:
+                                       description="Unix seconds")) -> EventPageOut:
     """Return a page of events (every kind unless filtered)."""
     return _page(agent, kind, before_id, limit, server, action, since)
 
@@ -49,6 +47,6 @@ def audit(_viewer: Viewer, agent: AgentDep,
           server: str | None = Query(None, max_length=64),
           action: str | None = Query(None, max_length=64),
           since: float | None = Query(None, ge=0, le=MAX_UNIX_S, allow_inf_nan=False,
-                                      description="Unix seconds")) -> Response:
+                                      description="Unix seconds")) -> EventPageOut:
     """Return a page of the audit log: staff actions (who, what, when, result)."""
     return _page(agent, [EventKind.AUDIT], before_id, limit, server, action, since)

@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import SecretStr
-from starlette.responses import JSONResponse
 
 from agent.api.deps import Admin, AgentDep, Lang, Operator, RawBody, Viewer
 from agent.api.schemas import (
@@ -28,10 +27,6 @@ from agent.api.schemas import (
     ServerListOut,
     ServerOut,
     ServerPatchIn,
-    deeplink_out,
-    intent_out,
-    reading_out,
-    server_row,
 )
 from agent.errors import AlreadyExists, ServerNotFound, ValidationError
 from agent.i18n import translate
@@ -52,14 +47,14 @@ _INVENTORY_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
 
 
-def row_error_out(error: RowError, lang: str) -> dict[str, Any]:
+def row_error_out(error: RowError, lang: str) -> RowErrorOut:
     """Return one refused import row with its message in ``lang``."""
     text = translate(f"import.{error.code}", lang, field=error.field, detail=error.detail)
     # Line 0: refused when stored, not when parsed (the registry names the uuid instead).
     message = translate("import.row", lang, line=error.line, message=text) if error.line \
         else f"{error.uuid}: {text}"
-    return {"line": error.line, "field": error.field, "code": error.code,
-            "detail": error.detail, "uuid": error.uuid, "message": message}
+    return RowErrorOut(line=error.line, field=error.field, code=error.code,
+                       detail=error.detail, uuid=error.uuid, message=message)
 
 
 def _labels(label: list[str]) -> dict[str, str]:
@@ -85,21 +80,16 @@ def list_servers(request: Request, _viewer: Viewer, agent: AgentDep,
 @router.get("/servers/{uuid}", response_model=ServerDetailOut,
             responses={404: {"model": ErrorOut}})
 def server_detail(uuid: str, _viewer: Viewer, agent: AgentDep,
-                  history: int = Query(100, ge=0, le=1440)) -> Response:
+                  history: int = Query(100, ge=0, le=1440)) -> ServerDetailOut:
     """Return one server with staff intent, reading history (newest first) and DeepLink."""
-    detail = agent.server_detail(uuid, history=history)
-    body = server_row(detail.status)
-    body.update(intent=intent_out(detail.intent),
-                history=[reading_out(r) for r in detail.history],
-                deeplink=deeplink_out(detail.deeplink))
-    return JSONResponse(body)
+    return ServerDetailOut.from_detail(agent.server_detail(uuid, history=history))
 
 
 def _report_out(agent: AgentDep, report: ImportReport, actor: str, lang: str,
                 register: bool) -> ImportOut:
     outcome = agent.registry.import_servers(report, actor=actor)
     queued = agent.registry.register_pending(actor=actor) if register else None
-    errors = [RowErrorOut(**row_error_out(e, lang)) for e in outcome.errors]
+    errors = [row_error_out(e, lang) for e in outcome.errors]
     return ImportOut(created=list(outcome.created), updated=list(outcome.updated),
                      unchanged=list(outcome.unchanged), errors=errors, queued=queued)
 
@@ -138,7 +128,7 @@ def _one_row(row: dict[str, Any]) -> ImportReport:
 
 @router.post("/servers", response_model=ServerOut, status_code=201,
              responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}})
-def add_server(body: ServerIn, operator: Operator, agent: AgentDep) -> Response:
+def add_server(body: ServerIn, operator: Operator, agent: AgentDep) -> ServerOut:
     """Add one server to the inventory (registration is queued by POST /register)."""
     report = _one_row(_row(body))
     uuid = report.servers[0].uuid
@@ -150,20 +140,20 @@ def add_server(body: ServerIn, operator: Operator, agent: AgentDep) -> Response:
         raise AlreadyExists(uuid, kind="server")
     agent.registry.import_servers(report, actor=operator.user.name)
     status = agent.server_status(agent.server(uuid).id)
-    return JSONResponse(server_row(status), status_code=201)
+    return ServerOut.from_status(status)
 
 
 @router.patch("/servers/{uuid}", response_model=ServerOut,
               responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut},
                          422: {"model": ErrorOut}})
 def update_server(uuid: str, body: ServerPatchIn, operator: Operator,
-                  agent: AgentDep) -> Response:
+                  agent: AgentDep) -> ServerOut:
     """Change inventory fields (validated like an import row); mirrored to the node."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if isinstance(changes.get("ipmi_password"), SecretStr):
         changes["ipmi_password"] = Secret(changes["ipmi_password"].get_secret_value())
     updated = agent.registry.update_server(uuid, changes, actor=operator.user.name)
-    return JSONResponse(server_row(agent.server_status(updated.id)))
+    return ServerOut.from_status(agent.server_status(updated.id))
 
 
 @router.delete("/servers/{uuid}", status_code=202, responses={404: {"model": ErrorOut}})

@@ -2,17 +2,21 @@
 
 Times are Unix seconds (UTC, float). Secrets are write-only: IPMI passwords and staff
 passwords appear in request models only (``SecretStr``, so a validation error or a repr
-cannot echo them); no answer model has a field that could carry one. Server rows are built
-by ``server_row`` from the store's records so the list endpoint stays one query.
+cannot echo them); no answer model has a field that could carry one.
+
+Each answer shape is written once, here: a model's ``from_*`` class method builds it from
+the store's records, and routes, the dashboard's JSON and the list's row cache
+(``agent.api.rendering``) all serialise that model, so /docs and the wire cannot drift.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from agent.models import (
+    EventPage,
     EventRecord,
     ReadingRecord,
     ServerIntent,
@@ -20,7 +24,10 @@ from agent.models import (
     User,
     VerdictRecord,
 )
-from agent.monitor.deeplink_status import DeepLinkView
+from agent.monitor.deeplink_status import STALE, DeepLinkView
+
+if TYPE_CHECKING:
+    from agent.app import ServerDetail
 
 __all__ = [
     "ActionOut",
@@ -33,6 +40,7 @@ __all__ = [
     "EventOut",
     "EventPageOut",
     "ImportOut",
+    "IntentOut",
     "LoginIn",
     "LoginOut",
     "PasswordChangedOut",
@@ -54,10 +62,6 @@ __all__ = [
     "UserOut",
     "UserPatchIn",
     "VerdictOut",
-    "deeplink_out",
-    "event_out",
-    "reading_out",
-    "server_row",
     "user_out",
 ]
 
@@ -185,6 +189,15 @@ class VerdictOut(BaseModel):
     checked_at: float
     last_ok_at: float | None
 
+    @classmethod
+    def from_record(cls, record: VerdictRecord | None) -> VerdictOut | None:
+        """Return the answer of a stored verdict (None for none yet)."""
+        if record is None:
+            return None
+        return cls(verdict=str(record.verdict), reasons=list(record.reasons),
+                   since=record.since, checked_at=record.checked_at,
+                   last_ok_at=record.last_ok_at)
+
 
 class ReadingOut(BaseModel):
     """One pass's observation of a server's BMC."""
@@ -201,6 +214,17 @@ class ReadingOut(BaseModel):
     error_class: str | None
     error_detail: str
     latency_ms: float | None
+
+    @classmethod
+    def from_record(cls, reading: ReadingRecord) -> ReadingOut:
+        """Return the answer of a stored reading."""
+        return cls(ts=reading.ts, power=reading.power, boot_device=reading.boot_device,
+                   boot_valid=reading.boot_valid, boot_persistent=reading.boot_persistent,
+                   boot_uefi=reading.boot_uefi, dbc_path_ok=reading.dbc_path_ok,
+                   dbc_path_message=reading.dbc_path_message,
+                   dbc_power_status=reading.dbc_power_status,
+                   error_class=reading.error_class, error_detail=reading.error_detail,
+                   latency_ms=reading.latency_ms)
 
 
 class ServerOut(BaseModel):
@@ -222,6 +246,18 @@ class ServerOut(BaseModel):
     verdict: VerdictOut | None
     reading: ReadingOut | None
 
+    @classmethod
+    def from_status(cls, status: ServerStatus) -> ServerOut:
+        """Return one list row: the server, its verdict and its newest reading."""
+        server, reading = status.server, status.reading
+        return cls(uuid=server.uuid, ip=server.ip, os=server.os, desc=server.desc,
+                   ipmi_host=server.ipmi_host, ipmi_port=server.ipmi_port,
+                   ipmi_user=server.ipmi_user, mac=server.mac, labels=dict(server.labels),
+                   node_id=server.node_id, has_node_key=server.has_node_key,
+                   state=str(server.state), state_detail=server.state_detail,
+                   verdict=VerdictOut.from_record(status.verdict),
+                   reading=ReadingOut.from_record(reading) if reading is not None else None)
+
 
 class ServerListOut(BaseModel):
     """Servers matching the filters, by inventory order."""
@@ -241,6 +277,13 @@ class IntentOut(BaseModel):
     boot_at: float | None
     actor: str
 
+    @classmethod
+    def from_intent(cls, intent: ServerIntent) -> IntentOut:
+        """Return the answer of a stored staff intent."""
+        return cls(power=intent.power, power_at=intent.power_at,
+                   boot_device=intent.boot_device, boot_persistent=intent.boot_persistent,
+                   boot_uefi=intent.boot_uefi, boot_at=intent.boot_at, actor=intent.actor)
+
 
 class DeepLinkOut(BaseModel):
     """A server's DeepLink rotation status (the verification code is never shown)."""
@@ -256,6 +299,15 @@ class DeepLinkOut(BaseModel):
     freshness: Literal["fresh", "stale", "unknown"]
     duplicate_with: list[str]
 
+    @classmethod
+    def from_view(cls, view: DeepLinkView) -> DeepLinkOut:
+        """Return the answer of one server's DeepLink view."""
+        return cls(uuid=view.uuid, ip=view.ip, node_id=view.node_id, device_id=view.device_id,
+                   last_rotated_at=view.last_rotated_at,
+                   last_boot_seen_at=view.last_boot_seen_at, last_result=view.last_result,
+                   last_error=view.last_error, freshness=view.freshness,  # type: ignore[arg-type]
+                   duplicate_with=list(view.duplicate_with))
+
 
 class DeepLinkListOut(BaseModel):
     """Every server's DeepLink status plus the duplicate device codes."""
@@ -265,6 +317,16 @@ class DeepLinkListOut(BaseModel):
     duplicates: dict[str, list[str]]
     items: list[DeepLinkOut]
 
+    @classmethod
+    def from_views(cls, views: list[DeepLinkView]) -> DeepLinkListOut:
+        """Return the list answer, with each duplicated device code's servers."""
+        duplicates: dict[str, list[str]] = {}
+        for view in views:
+            if view.duplicate_with and view.device_id:
+                duplicates.setdefault(view.device_id, []).append(view.uuid)
+        return cls(count=len(views), stale=sum(v.freshness == STALE for v in views),
+                   duplicates=duplicates, items=[DeepLinkOut.from_view(v) for v in views])
+
 
 class ServerDetailOut(ServerOut):
     """One server: the row, staff intent, reading history (newest first), DeepLink."""
@@ -272,6 +334,14 @@ class ServerDetailOut(ServerOut):
     intent: IntentOut
     history: list[ReadingOut]
     deeplink: DeepLinkOut
+
+    @classmethod
+    def from_detail(cls, detail: ServerDetail) -> ServerDetailOut:
+        """Return one server's detail answer."""
+        return cls(**dict(ServerOut.from_status(detail.status)),
+                   intent=IntentOut.from_intent(detail.intent),
+                   history=[ReadingOut.from_record(r) for r in detail.history],
+                   deeplink=DeepLinkOut.from_view(detail.deeplink))
 
 
 class ServerIn(_Strict):
@@ -398,6 +468,13 @@ class EventOut(BaseModel):
     verified: bool | None
     detail: dict[str, Any]
 
+    @classmethod
+    def from_record(cls, event: EventRecord) -> EventOut:
+        """Return the answer of a stored event."""
+        return cls(id=event.id, ts=event.ts, actor=event.actor, kind=str(event.kind),
+                   action=event.action, server_uuid=event.server_uuid, result=event.result,
+                   verified=event.verified, detail=dict(event.detail))
+
 
 class EventPageOut(BaseModel):
     """A page of events, newest first; pass ``before_id=next_before_id`` for the next."""
@@ -405,58 +482,8 @@ class EventPageOut(BaseModel):
     items: list[EventOut]
     next_before_id: int | None
 
-
-# -- builders (plain dicts: the list endpoint serialises 500 rows per request) ---------------
-
-def _verdict(record: VerdictRecord | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {"verdict": str(record.verdict), "reasons": list(record.reasons),
-            "since": record.since, "checked_at": record.checked_at,
-            "last_ok_at": record.last_ok_at}
-
-
-def reading_out(reading: ReadingRecord | None) -> dict[str, Any] | None:
-    """Return a reading as its answer dict."""
-    if reading is None:
-        return None
-    return {"ts": reading.ts, "power": reading.power, "boot_device": reading.boot_device,
-            "boot_valid": reading.boot_valid, "boot_persistent": reading.boot_persistent,
-            "boot_uefi": reading.boot_uefi, "dbc_path_ok": reading.dbc_path_ok,
-            "dbc_path_message": reading.dbc_path_message,
-            "dbc_power_status": reading.dbc_power_status, "error_class": reading.error_class,
-            "error_detail": reading.error_detail, "latency_ms": reading.latency_ms}
-
-
-def server_row(status: ServerStatus) -> dict[str, Any]:
-    """Return one list row (server + verdict + newest reading) as its answer dict."""
-    server = status.server
-    return {"uuid": server.uuid, "ip": server.ip, "os": server.os, "desc": server.desc,
-            "ipmi_host": server.ipmi_host, "ipmi_port": server.ipmi_port,
-            "ipmi_user": server.ipmi_user, "mac": server.mac, "labels": dict(server.labels),
-            "node_id": server.node_id, "has_node_key": server.has_node_key,
-            "state": str(server.state), "state_detail": server.state_detail,
-            "verdict": _verdict(status.verdict), "reading": reading_out(status.reading)}
-
-
-def intent_out(intent: ServerIntent) -> dict[str, Any]:
-    """Return a staff intent as its answer dict."""
-    return {"power": intent.power, "power_at": intent.power_at,
-            "boot_device": intent.boot_device, "boot_persistent": intent.boot_persistent,
-            "boot_uefi": intent.boot_uefi, "boot_at": intent.boot_at, "actor": intent.actor}
-
-
-def deeplink_out(view: DeepLinkView) -> dict[str, Any]:
-    """Return a DeepLink view as its answer dict."""
-    return {"uuid": view.uuid, "ip": view.ip, "node_id": view.node_id,
-            "device_id": view.device_id, "last_rotated_at": view.last_rotated_at,
-            "last_boot_seen_at": view.last_boot_seen_at, "last_result": view.last_result,
-            "last_error": view.last_error, "freshness": view.freshness,
-            "duplicate_with": list(view.duplicate_with)}
-
-
-def event_out(event: EventRecord) -> dict[str, Any]:
-    """Return an event as its answer dict."""
-    return {"id": event.id, "ts": event.ts, "actor": event.actor, "kind": str(event.kind),
-            "action": event.action, "server_uuid": event.server_uuid, "result": event.result,
-            "verified": event.verified, "detail": dict(event.detail)}
+    @classmethod
+    def from_page(cls, page: EventPage) -> EventPageOut:
+        """Return the answer of a page of stored events."""
+        return cls(items=[EventOut.from_record(e) for e in page.items],
+                   next_before_id=page.next_before_id)

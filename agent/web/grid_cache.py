@@ -7,57 +7,29 @@ store rebuilds its status rows, then every row is encoded). A poll must not pay 
 never wait for a build, except the very first. The body is at most ``max_age_s`` plus
 one build old — the page polls every 5 s. While no one polls, nothing runs.
 
-Row format (short keys, no secrets): ``u`` uuid, ``ip``, ``d`` description, ``l``
-labels, ``st`` registration state, ``v`` verdict, ``p`` power, ``b`` boot device, ``bp``
-persistent, ``t`` last reading time, ``e`` IPMI error class, ``dl`` DeepLink (``f``
-freshness, ``rot`` last rotation, ``res`` last result, ``dup`` duplicate device code) or
-null.
+The body is ``GridOut`` (``agent.web.shapes``, where the row format is written) serialised
+by pydantic once per build; requests only send the stored bytes.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.models import ServerStatus, Verdict
-from agent.monitor.deeplink_status import freshness
+from agent.web.shapes import GridOut
 
 if TYPE_CHECKING:
     from agent.app import Agent
 
-__all__ = ["GridBody", "GridCache", "grid_row"]
+__all__ = ["GridBody", "GridCache", "build_body"]
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def grid_row(status: ServerStatus, deeplink: dict[str, Any] | None) -> dict[str, Any]:
-    """Return one server's compact grid row."""
-    server, reading, verdict = status.server, status.reading, status.verdict
-    return {
-        "u": server.uuid, "ip": server.ip, "d": server.desc, "l": dict(server.labels),
-        "st": str(server.state),
-        "v": str(verdict.verdict) if verdict else str(Verdict.UNKNOWN),
-        "p": reading.power if reading else None,
-        "b": reading.boot_device if reading else None,
-        "bp": bool(reading.boot_persistent) if reading else False,
-        "t": reading.ts if reading else None,
-        "e": reading.error_class if reading else None,
-        "dl": deeplink,
-    }
-
-
-def _deeplink_cells(agent: Agent) -> dict[int, dict[str, Any]]:
-    duplicated, statuses = agent.deeplink_statuses()
-    return {s.server_id: {"f": freshness(s), "rot": s.last_rotated_at, "res": s.last_result,
-                          "dup": s.device_id in duplicated}
-            for s in statuses}
 
 
 @dataclass(frozen=True)
@@ -72,10 +44,9 @@ class GridBody:
 
 def build_body(agent: Agent, clock: Callable[[], float] = time.monotonic) -> GridBody:
     """Read every server's status through the agent and encode its row."""
-    cells = _deeplink_cells(agent)
-    servers = [grid_row(r, cells.get(r.server.id)) for r in agent.server_statuses()]
-    body = json.dumps({"servers": servers}, ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    duplicated, deeplinks = agent.deeplink_statuses()
+    grid = GridOut.from_statuses(agent.server_statuses(), duplicated, deeplinks)
+    body = grid.model_dump_json().encode("utf-8")
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     return GridBody(body, gzip.compress(body, compresslevel=5, mtime=0), etag, clock())
 

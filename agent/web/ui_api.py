@@ -5,10 +5,11 @@
   an unchanged grid answers 304 with no body; the body is built off the request path, so
   50 polls per second of 500 servers stay cheap.
 - ``GET /ui/api/servers/{uuid}``: the API's server detail shape (``ServerDetailOut``)
-  plus the server's newest events, in one request.
+  plus the server's newest events, in one request (``UiServerDetailOut``).
 - ``GET /ui/api/events``: a page of the event log (``kind``, ``server``, ``before``,
-  ``limit``), newest first, the API's ``EventPageOut`` shape. ``before`` stays in SQLite's
-  integer range (a larger one is 422, not an overflow into SQLite and a 500).
+  ``limit``), newest first, the API's ``EventPageOut`` shape (``UiEventPageOut``).
+  ``before`` stays in SQLite's integer range (a larger one is 422, not an overflow into
+  SQLite and a 500).
 
 Reads only; a viewer may call them. Actions and imports go to the JSON API under /api/v1,
 which checks the role and the CSRF token itself.
@@ -26,11 +27,12 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from agent.api.deps import MAX_ID
-from agent.api.schemas import deeplink_out, event_out, intent_out, reading_out, server_row
+from agent.api.schemas import EventOut, EventPageOut, ServerDetailOut
 from agent.errors import ValidationError
 from agent.models import EventKind
 from agent.web.access import api_principal
 from agent.web.grid_cache import GridCache
+from agent.web.shapes import UiEventPageOut, UiServerDetailOut
 
 if TYPE_CHECKING:
     from agent.app import Agent
@@ -54,17 +56,12 @@ def _json(data: Any, *, etag: str | None = None) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-def server_detail(agent: Agent, uuid: str, clock: Callable[[], float]) -> dict[str, Any]:
+def server_detail(agent: Agent, uuid: str, clock: Callable[[], float]) -> UiServerDetailOut:
     """Return one server's detail with its newest events (the API detail shape + events)."""
-    detail = agent.server_detail(uuid, history=_HISTORY)
-    data = server_row(detail.status)
-    data["intent"] = intent_out(detail.intent)
-    data["history"] = [reading_out(r) for r in detail.history]
-    data["deeplink"] = deeplink_out(detail.deeplink)
-    data["events"] = [event_out(e) for e in agent.events_page(server_uuid=uuid,
-                                                             limit=_EVENTS).items]
-    data["now"] = clock()
-    return data
+    detail = ServerDetailOut.from_detail(agent.server_detail(uuid, history=_HISTORY))
+    events = agent.events_page(server_uuid=uuid, limit=_EVENTS).items
+    return UiServerDetailOut(**dict(detail), events=[EventOut.from_record(e) for e in events],
+                             now=clock())
 
 
 def _kinds(kind: str | None) -> list[EventKind] | None:
@@ -102,12 +99,12 @@ def build_ui_api_router(*, agent: Agent,
     def detail_data(request: Request, uuid: str) -> Response:
         api_principal(auth, request)
         data = server_detail(agent, uuid, clock)
-        now = data.pop("now")
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+        # The ETag covers what the server says, not the clock: unchanged detail answers 304.
+        body = data.model_dump_json(exclude={"now"})
         etag = '"' + hashlib.blake2b(body.encode(), digest_size=12).hexdigest() + '"'
         if _not_modified(request, etag):
             return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
-        return _json({**data, "now": now}, etag=etag)
+        return _json(data.model_dump(mode="json"), etag=etag)
 
     @router.get("/events")
     def events_data(request: Request, kind: str | None = Query(None, max_length=80),
@@ -117,7 +114,7 @@ def build_ui_api_router(*, agent: Agent,
         api_principal(auth, request)
         page = agent.events_page(before_id=before, limit=limit, server_uuid=server or None,
                                  kinds=_kinds(kind))
-        return _json({"items": [event_out(e) for e in page.items],
-                      "next_before_id": page.next_before_id, "now": clock()})
+        answer = UiEventPageOut(**dict(EventPageOut.from_page(page)), now=clock())
+        return _json(answer.model_dump(mode="json"))
 
     return router

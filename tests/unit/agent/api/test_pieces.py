@@ -202,14 +202,15 @@ def test_deeplink_views_flag_duplicates(store):
 
 def test_row_renderer_matches_json_and_reuses_rows(store):
     from agent.api.rendering import RowRenderer
-    from agent.api.schemas import server_row
+    from agent.api.schemas import ServerOut
 
     for n in range(3):
         add(store, f"pc-{n}")
     renderer = RowRenderer()
     rows = store.status.find()
     body = renderer.render(rows)
-    assert json.loads(body) == {"count": 3, "items": [server_row(r) for r in rows]}
+    items = [ServerOut.from_status(r).model_dump(mode="json") for r in rows]
+    assert json.loads(body) == {"count": 3, "items": items}
     assert renderer.render(rows) == body
     assert json.loads(renderer.render(rows[1:]))["count"] == 2
     store.servers.update(server_id=rows[0].server.id, desc="changed")  # a commit: new rows
