@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from tests.integration.cli_env import FAST_ENV, AgentDir, init_agent
 from tests.integration.registry_driver import node_servers
-from tests.integration.test_registry_outbox import _read_message
+from tests.support.http_relay import HttpRelay
 from tests.support.ports import free_port
 from tests.support.procs import REPO_ROOT
 
@@ -31,50 +31,27 @@ COUNT = 30  # the service's batch size is 20: two adds
 ADD_PATH = b" /api/v1/bare_metal/add "
 
 
-class AddGate:
+class AddGate(HttpRelay):
     """Relays HTTP to the node; holds the answer to the ``hold_at``-th add until opened."""
 
     def __init__(self, upstream_port: int, hold_at: int = 2) -> None:
-        self.upstream = ("127.0.0.1", upstream_port)
         self.hold_at = hold_at
         self.adds = 0
         self.holding = threading.Event()
         self.opened = threading.Event()
-        self.port = free_port()
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(upstream_port, upstream_timeout_s=10)
 
     def close(self) -> None:
         self.opened.set()
-        self._listener.close()
+        super().close()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _addr = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
-
-    def _relay(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                while request := _read_message(conn):
-                    with socket.create_connection(self.upstream, timeout=10) as upstream:
-                        upstream.sendall(request)
-                        answer = _read_message(upstream)
-                    if self._is_held_add(request):
-                        self.holding.set()
-                        self.opened.wait(60)
-                        return  # the answer is lost with the killed client
-                    conn.sendall(answer)
-            except OSError:
-                return
+    def deliver(self, conn: socket.socket, request: bytes, answer: bytes) -> bool:
+        if self._is_held_add(request):
+            self.holding.set()
+            self.opened.wait(60)
+            return False  # the answer is lost with the killed client
+        return super().deliver(conn, request, answer)
 
     def _is_held_add(self, request: bytes) -> bool:
         if ADD_PATH not in request.split(b"\r\n", 1)[0]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -26,11 +25,11 @@ from tests.integration.registry_driver import (
 )
 from tests.support.clock import WallClockWithOffset
 from tests.support.emulator import EmulatorHandle, register_servers, start_emulator
-from tests.support.ports import free_port
+from tests.support.http_relay import HttpRelay
 from tests.support.procs import Proc
 
 
-class DelayProxy:
+class DelayProxy(HttpRelay):
     """A TCP peer in front of the emulator that relays requests but can hold the answers.
 
     With ``delay_s`` above the client's deadline the node acts but its answer is lost:
@@ -38,56 +37,12 @@ class DelayProxy:
     """
 
     def __init__(self, upstream_port: int) -> None:
-        self.upstream = ("127.0.0.1", upstream_port)
         self.delay_s = 0.0
-        self.port = free_port()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(upstream_port)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _addr = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
-
-    def _relay(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                while request := _read_message(conn):
-                    with socket.create_connection(self.upstream, timeout=5) as upstream:
-                        upstream.sendall(request)
-                        answer = _read_message(upstream)
-                    time.sleep(self.delay_s)
-                    conn.sendall(answer)
-            except OSError:
-                return
-
-
-def _read_message(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b""
-        data += chunk
-    head, _sep, body = data.partition(b"\r\n\r\n")
-    match = re.search(rb"(?i)content-length:\s*(\d+)", head)
-    length = int(match.group(1)) if match else 0
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
+    def deliver(self, conn: socket.socket, request: bytes, answer: bytes) -> bool:
+        time.sleep(self.delay_s)
+        return super().deliver(conn, request, answer)
 
 
 @pytest.fixture
