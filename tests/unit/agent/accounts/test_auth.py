@@ -27,12 +27,6 @@ FAST = PasswordHasher(opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT
 
 
 @pytest.fixture
-def store_sealer() -> None:
-    """These tests run on a store that seals nothing."""
-    return None
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

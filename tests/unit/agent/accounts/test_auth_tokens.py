@@ -21,12 +21,6 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store_sealer() -> None:
-    """These tests run on a store that seals nothing."""
-    return None
-
-
-@pytest.fixture
 def store_clock(clock: Clock) -> Clock:
     return clock
 
