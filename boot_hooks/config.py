@@ -9,6 +9,7 @@ Keys (docs/hook.md has the annotated example)::
                 for https://)
     [deadlines] node_s, deeplink_s, confirm_s, call_s
     [state]     file                     where the last code's salted hash is kept
+    [service]   retry_s, slow_retry_s    resident mode: fast retry phase, then the slow pace
 
 Mode: ``agent`` when ``[agent] url`` is set, else ``direct``. Nothing here reads a secret;
 key files are read by :mod:`boot_hooks.keys`. ``[agent] seat_key_file`` (this PC's own
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_PIPE",
     "Deadlines",
     "HookConfig",
+    "ServiceSettings",
     "default_state_file",
     "load_config",
 ]
@@ -41,8 +43,9 @@ __all__ = [
 DEFAULT_PIPE = r"\\.\pipe\deeplink_sdk"
 ENV_PREFIX = "BM_HOOK_"
 _NODE_ID = re.compile(r"[0-9a-f]{64}")
-_SECTIONS = ("node", "server", "deeplink", "agent", "deadlines", "state")
+_SECTIONS = ("node", "server", "deeplink", "agent", "deadlines", "state", "service")
 MIN_CODE_LEN, MAX_CODE_LEN = 6, 16  # DeepLink's rule, docs/protocol.md §13.1
+MAX_RETRY_S, MAX_SLOW_RETRY_S = 7 * 86400.0, 86400.0  # a week of fast retries; one try a day
 
 
 def default_state_file() -> str:
@@ -64,6 +67,14 @@ class Deadlines:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """Retry pacing of the resident mode (``bm-hook --resident`` / ``--service``), in seconds."""
+
+    retry_s: float = 1800.0  # fast phase: backoff 5 s doubling to 60 s, with jitter
+    slow_retry_s: float = 300.0  # after retry_s: one attempt at this pace, until one succeeds
+
+
+@dataclass(frozen=True)
 class HookConfig:
     """Validated settings for one bm-hook run."""
 
@@ -80,6 +91,7 @@ class HookConfig:
     agent_cert_sha256: str = ""
     state_file: str = field(default_factory=default_state_file)
     deadlines: Deadlines = field(default_factory=Deadlines)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
 
     @property
     def mode(self) -> str:
@@ -118,22 +130,26 @@ _KEYS: dict[tuple[str, str], str] = {
     ("agent", "cert_sha256"): "agent_cert_sha256",
     ("state", "file"): "state_file",
 }
-_DEADLINE_KEYS = {f.name for f in fields(Deadlines)}
+_NUMBER_KEYS = {  # sections of positive numbers of seconds
+    "deadlines": {f.name for f in fields(Deadlines)},
+    "service": {f.name for f in fields(ServiceSettings)},
+}
 
 
 def load_config(path: str | None, environ: Mapping[str, str]) -> HookConfig:
     """Read the TOML file (if any), apply environment overrides, validate."""
     raw = _read_toml(path) if path else {}
     values: dict[str, Any] = {}
-    deadlines: dict[str, float] = {}
+    numbers: dict[str, dict[str, float]] = {section: {} for section in _NUMBER_KEYS}
     for section, table in raw.items():
         if section not in _SECTIONS or not isinstance(table, dict):
             raise ConfigError(f"unknown config section [{section}]")
         for key, value in table.items():
-            _place(section, key, value, values, deadlines)
+            _place(section, key, value, values, numbers)
     for section, key, value in _env_overrides(environ):
-        _place(section, key, value, values, deadlines)
-    config = HookConfig(**values, deadlines=Deadlines(**deadlines))
+        _place(section, key, value, values, numbers)
+    config = HookConfig(**values, deadlines=Deadlines(**numbers["deadlines"]),
+                        service=ServiceSettings(**numbers["service"]))
     _validate(config)
     return config
 
@@ -165,12 +181,13 @@ def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, str, str]]:
 
 
 def _place(
-    section: str, key: str, value: Any, values: dict[str, Any], deadlines: dict[str, float]
+    section: str, key: str, value: Any, values: dict[str, Any],
+    numbers: dict[str, dict[str, float]],
 ) -> None:
-    if section == "deadlines":
-        if key not in _DEADLINE_KEYS:
-            raise ConfigError(f"unknown key [deadlines] {key}")
-        deadlines[key] = _positive_number(section, key, value)
+    if section in _NUMBER_KEYS:
+        if key not in _NUMBER_KEYS[section]:
+            raise ConfigError(f"unknown key [{section}] {key}")
+        numbers[section][key] = _positive_number(section, key, value)
         return
     attr = _KEYS.get((section, key))
     if attr is None:
@@ -217,6 +234,15 @@ def _validate(config: HookConfig) -> None:
     elif not config.token_key_file:
         raise ConfigError("agent mode needs [agent] token_key_file")
     _validate_pin(config)
+    _validate_service(config.service)
+
+
+def _validate_service(service: ServiceSettings) -> None:
+    # Also keeps inf out: a wait that long overflows threading.Event.wait.
+    for key, value, limit in (("retry_s", service.retry_s, MAX_RETRY_S),
+                              ("slow_retry_s", service.slow_retry_s, MAX_SLOW_RETRY_S)):
+        if value > limit:
+            raise ConfigError(f"[service] {key} must be at most {limit:.0f} seconds")
 
 
 def _validate_pin(config: HookConfig) -> None:
