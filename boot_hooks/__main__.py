@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
     parser.add_argument("--log-file", metavar="FILE", help="also log to FILE (rewritten each run)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--resident", action="store_true",
+                        help="retry until the code is published ([service] retry_s, "
+                             "slow_retry_s), then stay idle until SIGTERM/SIGINT (systemd)")
+    parser.add_argument("--service", action="store_true",
+                        help="Windows: run as the bm-hook service (started by the Service "
+                             "Control Manager, not by hand); same loop as --resident")
     return parser
 
 
@@ -57,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run once; return the process exit code."""
     args = build_parser().parse_args(argv)
     secret_filter = setup_logging(args.verbose, args.log_file)
+    if args.service:
+        from boot_hooks.winservice import run_service
+
+        return run_service(args.config, secret_filter.add)
+    if args.resident:
+        from boot_hooks.resident import main_resident
+
+        return main_resident(args.config, secret_filter.add)
     try:
         config = load_config(args.config, os.environ)
         _LOGGER.info("start: %s mode, sdk %s", config.mode, config.sdk)
