@@ -28,23 +28,44 @@ def unit():
     return parser
 
 
-def test_unit_is_a_oneshot_after_network_online():
+def test_unit_runs_the_resident_hook_after_network_online():
+    # Issue 12: the hook retries the rotation itself and stays resident (was Type=oneshot,
+    # one run per start, retried by systemd's Restart=).
     parsed = unit()
     assert parsed["Unit"]["After"] == "network-online.target"
     assert parsed["Unit"]["Wants"] == "network-online.target"
-    assert parsed["Service"]["Type"] == "oneshot"
-    assert parsed["Service"]["ExecStart"].endswith("bm-hook --config /etc/bm-hook/hook.toml")
+    assert parsed["Service"]["Type"] == "exec"
+    assert "RemainAfterExit" not in parsed["Service"]
+    assert parsed["Service"]["ExecStart"].endswith(
+        "bm-hook --resident --config /etc/bm-hook/hook.toml")
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
 
 
-def test_unit_does_not_restart_on_config_or_auth_errors():
-    prevented = set(unit()["Service"]["RestartPreventExitStatus"].split())
-    assert prevented == {str(int(ExitCode.CONFIG)), str(int(ExitCode.AUTH_REFUSED))}
+def test_unit_restarts_crashes_but_not_a_config_that_does_not_load():
+    # Issue 12: only exit 2 ends the process for good; auth refused (5) is retried inside
+    # the resident loop now (staff may fix the key or IP), so it no longer exits with 5.
+    service = unit()["Service"]
+    assert service["Restart"] == "on-failure"
+    assert set(service["RestartPreventExitStatus"].split()) == {str(int(ExitCode.CONFIG))}
 
 
-def test_unit_timeout_covers_the_default_deadlines():
-    d = Deadlines()
-    assert int(unit()["Service"]["TimeoutStartSec"]) > d.node_s + 2 * d.deeplink_s + d.confirm_s
+def test_unit_gives_the_state_dir_and_stops_within_its_timeout():
+    from boot_hooks.resident import STOP_GRACE_S
+
+    service = unit()["Service"]
+    assert service["StateDirectory"] == "bm-hook" and service["StateDirectoryMode"] == "0700"
+    assert service["Environment"] == "BM_HOOK_STATE_DIR=/var/lib/bm-hook"
+    # A stop abandons a running attempt after STOP_GRACE_S; systemd waits longer than that.
+    assert int(service["TimeoutStopSec"]) > STOP_GRACE_S
+    # Type=exec: a start timeout would not bound the retries anyway; none is set.
+    assert "TimeoutStartSec" not in service
+
+
+def test_unit_keeps_its_hardening():
+    service = unit()["Service"]
+    assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
+    assert service["UMask"] == "0077" and service["PrivateTmp"] == "yes"
+    assert "AF_UNIX" in service["RestrictAddressFamilies"]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
