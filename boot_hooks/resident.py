@@ -293,6 +293,9 @@ def main_resident(config_path: str | None, remember_secret: Remember) -> int:
     except ConfigError as exc:
         _LOGGER.error("failed (exit %d, %s): %s", exc.exit_code, exc.exit_code.name, exc)
         return int(exc.exit_code)
+    except Exception:
+        _LOGGER.exception("internal error")
+        return int(ExitCode.INTERNAL)
     stop = threading.Event()
     signalled: list[int] = []  # the handler only appends: it must not take a lock
     for signum in (signal.SIGTERM, signal.SIGINT):
