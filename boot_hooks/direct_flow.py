@@ -26,7 +26,7 @@ from boot_hooks.keys import read_seed_file
 from boot_hooks.logs import mask_device_id
 from boot_hooks.node import NodeGateway, is_relay_version
 from boot_hooks.retry import Deadline
-from boot_hooks.sdk import STATE_ONLINED, DeepLinkSdk, DeviceInfo, open_sdk
+from boot_hooks.sdk import STATE_ONLINED, DeepLinkSdk, DeviceInfo, read_local_deeplink
 
 __all__ = ["Outcome", "local_deeplink", "run_direct", "set_locally"]
 
@@ -96,25 +96,20 @@ def _direct_node_id(configured: str, key_hex: str) -> str:
 def local_deeplink(
     config: HookConfig, remember_secret: Remember
 ) -> tuple[DeepLinkSdk | None, DeviceInfo | None]:
-    """Open DeepLink's SDK (unless ``sdk = none``) and read its device info."""
+    """Open DeepLink's SDK (unless ``sdk = none``) and read its device info (reopening it)."""
     if config.sdk_kind == "none":
         _LOGGER.info("step deeplink: no local SDK configured; relying on the node")
         return None, None
     deadline = Deadline(config.deadlines.deeplink_s)
     _LOGGER.info("step deeplink: opening the SDK at %s", config.sdk_path)
-    sdk = open_sdk(config.sdk_kind, config.sdk_path, deadline, config.deadlines.call_s)
-    try:
-        sdk.authenticate(config.channel_id)
-        state = sdk.wait_online(deadline)
-        if state < STATE_ONLINED:
-            _LOGGER.warning("step deeplink: DeepLink server state %d, not yet online", state)
-        info = sdk.device_info()
-    except BaseException:
-        sdk.close()
-        raise
-    remember_secret(info.password)
-    _LOGGER.info("step deeplink: device %s, server state %d", mask_device_id(info.device_id), state)
-    return sdk, info
+    local = read_local_deeplink(config.sdk_kind, config.sdk_path, config.channel_id, deadline,
+                                config.deadlines.call_s)
+    if local.state < STATE_ONLINED:
+        _LOGGER.warning("step deeplink: DeepLink server state %d, not yet online", local.state)
+    remember_secret(local.info.password)
+    _LOGGER.info("step deeplink: device %s, server state %d",
+                 mask_device_id(local.info.device_id), local.state)
+    return local.sdk, local.info
 
 
 def _node_current(gateway: NodeGateway, relay: bool, config: HookConfig) -> DeviceInfo | None:

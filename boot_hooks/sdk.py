@@ -4,37 +4,53 @@ Messages per DeepLinkSDK-Win docs/sdk_user_manual.md §2.1, §3.1, §3.3, §3.4,
 repeats the request's ``method`` and carries ``code`` (0 = ok); notifications such as
 ``deviceInfoChanged`` and ``serverConnStateChanged`` carry no ``code`` and may arrive
 between a request and its reply.
+
+:func:`open_sdk` waits for the endpoint until a deadline: a busy one inside the
+channel's open, a missing one ("not there yet": DeepLink starts after us, often only
+after logon) by opening again with backoff. :func:`read_local_deeplink` is the
+deeplink step: open, ``auth``, state, device info; a call that times out or a lost
+connection closes the transport, and the step opens a new one and starts over, until
+its deadline. DeepLink's refusals (:class:`SdkReplyError`) are final.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from boot_hooks.retry import Deadline, retry_until
+from boot_hooks.retry import Backoff, Deadline, retry_until
+from boot_hooks.sdk_pipe_win import PipeChannel
 from boot_hooks.sdk_transport import (
-    NamedPipeTransport,
+    ByteChannel,
+    FramedTransport,
+    SdkBusy,
     SdkTimeout,
     SdkTransport,
     SdkUnavailable,
-    UnixSocketTransport,
+    UnixSocketChannel,
 )
 
 __all__ = [
     "STATE_ONLINED",
     "DeepLinkSdk",
     "DeviceInfo",
+    "LocalDeepLink",
+    "SdkBusy",
     "SdkReplyError",
     "SdkTimeout",
     "SdkUnavailable",
+    "open_channel",
     "open_sdk",
+    "read_local_deeplink",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 STATE_ONLINED = 3  # "Onlined": P2P listening starts only now (manual §5); 4 = wallet logged in
 _STATE_POLL_S = 0.2
+_REOPEN_PAUSE_S = (0.25, 5.0)  # backoff between reopens: a peer that hangs up at once
 
 
 class SdkReplyError(SdkUnavailable):
@@ -139,13 +155,24 @@ def _device_info(data: Any) -> DeviceInfo | None:
     return DeviceInfo(device_id=device_id, password=password)
 
 
-def open_sdk(kind: str, path: str, deadline: Deadline, call_timeout_s: float) -> DeepLinkSdk:
-    """Open the SDK endpoint, retrying until ``deadline`` (DeepLink may start after us)."""
+def open_channel(kind: str, path: str, timeout_s: float) -> ByteChannel:
+    """Open the ``pipe`` or ``unix`` endpoint, waiting up to ``timeout_s`` while it is busy."""
+    if kind == "pipe":
+        return PipeChannel.open(path, timeout_s)
+    return UnixSocketChannel.open(path, timeout_s)
+
+
+ChannelOpener = Callable[[str, str, float], ByteChannel]  # (kind, path, timeout_s)
+
+
+def open_sdk(
+    kind: str, path: str, deadline: Deadline, call_timeout_s: float,
+    opener: ChannelOpener = open_channel,
+) -> DeepLinkSdk:
+    """Open the SDK endpoint, waiting for it until ``deadline`` (DeepLink may start after us)."""
 
     def attempt() -> SdkTransport:
-        if kind == "pipe":
-            return NamedPipeTransport.open(path)
-        return UnixSocketTransport.connect(path, deadline.cap(call_timeout_s))
+        return FramedTransport(opener(kind, path, deadline.remaining()))
 
     def log_retry(exc: BaseException, tries: int) -> None:
         if tries == 1:
@@ -154,3 +181,44 @@ def open_sdk(kind: str, path: str, deadline: Deadline, call_timeout_s: float) ->
     transport = retry_until(deadline, attempt, (SdkUnavailable,), on_retry=log_retry)
     return DeepLinkSdk(transport, call_timeout_s)
 
+
+@dataclass(frozen=True)
+class LocalDeepLink:
+    """The open SDK session and what the deeplink step read through it."""
+
+    sdk: DeepLinkSdk
+    state: int
+    info: DeviceInfo
+
+
+def read_local_deeplink(
+    kind: str, path: str, channel_id: str, deadline: Deadline, call_timeout_s: float,
+    opener: ChannelOpener = open_channel,
+) -> LocalDeepLink:
+    """Open the SDK, ``auth``, wait for Onlined, read device info; reopen until ``deadline``.
+
+    A timeout or a lost connection closes the transport; the next round opens a new one
+    (one log line each). The caller owns (closes) the returned session's ``sdk``.
+    ``opener`` is the seam the tests use to run the pipe channel on a stand-in.
+    """
+    backoff, reopens = Backoff(*_REOPEN_PAUSE_S), 0
+    while True:
+        sdk = open_sdk(kind, path, deadline, call_timeout_s, opener)
+        try:
+            sdk.authenticate(channel_id)
+            state = sdk.wait_online(deadline)
+            return LocalDeepLink(sdk, state, sdk.device_info())
+        except BaseException as exc:
+            sdk.close()
+            if not _worth_reopening(exc) or deadline.expired():
+                raise
+            reopens += 1
+            _LOGGER.warning("step deeplink: %s; reopening the SDK (reopen %d, %.0f s left)",
+                            exc, reopens, deadline.remaining())
+        time.sleep(min(backoff.next_delay(), deadline.remaining()))
+
+
+def _worth_reopening(exc: BaseException) -> bool:
+    # A timeout, a closed connection or a garbled stream: a new connection may do.
+    # A refusal (non-zero code) is DeepLink's answer; asking again gets the same one.
+    return isinstance(exc, SdkUnavailable) and not isinstance(exc, SdkReplyError)

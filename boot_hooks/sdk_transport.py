@@ -1,40 +1,53 @@
-r"""DeepLink's local SDK framing and the two transports that carry it (the SDK seam).
+r"""DeepLink's local SDK framing over a small byte channel (the SDK seam).
 
 Framing (DeepLinkSDK-Win docs/sdk_user_manual.md §1): a 4-byte little-endian unsigned
-length, then that many bytes of UTF-8 JSON (no NUL inside).
+length, then that many bytes of UTF-8 JSON (no NUL inside). :class:`FramedTransport`
+does the framing over any :class:`ByteChannel`; a channel only moves bytes:
 
-- :class:`NamedPipeTransport`: Windows ``\\.\pipe\deeplink_sdk`` opened with plain
-  ``open()``. A synchronous pipe handle serialises reads and writes, so a read runs in a
-  helper thread that the caller waits on with a timeout; while one is pending the handle
-  is busy and the transport refuses to write.
-- :class:`UnixSocketTransport`: the same framing on a Unix socket (tests, Linux hosts).
+- open with busy handling: a busy endpoint is waited for until the open's deadline
+  (:class:`SdkBusy` then); a missing one is :class:`SdkUnavailable` at once, "not there
+  yet", for the caller to retry;
+- write and read with a timeout (:class:`SdkTimeout`); after a timeout nothing is left
+  pending, and the caller closes the channel and opens a new one;
+- close, which always releases the endpoint and never raises.
+
+Two channels: ``boot_hooks.sdk_pipe_win.PipeChannel`` (Windows ``\\.\pipe\deeplink_sdk``,
+overlapped I/O, no threads) and :class:`UnixSocketChannel` here (tests, Linux hosts),
+where "busy" is a full listen backlog: a non-blocking ``connect`` answers EAGAIN.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import socket
 import struct
-import threading
+import time
 from collections.abc import Mapping
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 from boot_hooks.errors import DeepLinkDown
+from boot_hooks.retry import Deadline
 
 __all__ = [
     "MAX_FRAME_BYTES",
-    "NamedPipeTransport",
+    "ByteChannel",
+    "FramedTransport",
+    "SdkBusy",
     "SdkTimeout",
     "SdkTransport",
     "SdkUnavailable",
-    "UnixSocketTransport",
+    "UnixSocketChannel",
     "decode_body",
     "encode_frame",
 ]
 
+_LOGGER = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 1 << 20  # far above any SDK message; guards against a garbage header
+READ_CHUNK = 65536
 _HEADER = struct.Struct("<I")
-_READ_CHUNK = 65536
+_BUSY_POLL_S = (0.01, 0.1)  # first and longest pause between connects to a full backlog
 
 
 class SdkUnavailable(DeepLinkDown):
@@ -43,6 +56,23 @@ class SdkUnavailable(DeepLinkDown):
 
 class SdkTimeout(SdkUnavailable):
     """The SDK did not answer before the call's timeout."""
+
+
+class SdkBusy(SdkUnavailable):
+    """The SDK endpoint stayed busy (every pipe instance taken) until the open's deadline."""
+
+
+class ByteChannel(Protocol):
+    """A connected byte stream to DeepLink's SDK; every call but close has a timeout."""
+
+    def write(self, data: bytes, timeout_s: float) -> None:
+        """Write all of ``data``, or raise SdkTimeout / SdkUnavailable."""
+
+    def read(self, timeout_s: float) -> bytes:
+        """Return at least one byte; SdkTimeout when none came, SdkUnavailable at the end."""
+
+    def close(self) -> None:
+        """Release the endpoint (idempotent, never raises)."""
 
 
 class SdkTransport(Protocol):
@@ -103,121 +133,101 @@ class _FrameBuffer:
         return decode_body(body)
 
 
-class UnixSocketTransport:
-    """SDK framing over a Unix stream socket."""
+class FramedTransport:
+    """SDK framing over a :class:`ByteChannel`; the transport owns (and closes) the channel."""
+
+    def __init__(self, channel: ByteChannel) -> None:
+        """Frame messages over ``channel``."""
+        self._channel = channel
+        self._frames = _FrameBuffer()
+
+    def send(self, message: Mapping[str, Any], timeout_s: float) -> None:
+        """Write one frame."""
+        self._channel.write(encode_frame(message), timeout_s)
+
+    def receive(self, timeout_s: float) -> dict[str, Any]:
+        """Read one frame within ``timeout_s``; bytes of a cut frame stay for the next call."""
+        deadline = Deadline(timeout_s)
+        while (message := self._frames.pop()) is None:
+            self._frames.feed(self._channel.read(deadline.cap(timeout_s)))
+        return message
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+
+class UnixSocketChannel:
+    """A :class:`ByteChannel` on a Unix stream socket."""
 
     def __init__(self, sock: socket.socket) -> None:
         """Wrap a connected socket."""
         self._sock = sock
-        self._frames = _FrameBuffer()
 
     @classmethod
-    def connect(cls, path: str, timeout_s: float) -> UnixSocketTransport:
-        """Connect to the socket at ``path``."""
+    def open(cls, path: str, timeout_s: float) -> UnixSocketChannel:
+        """Connect to ``path``, waiting up to ``timeout_s`` while its listen backlog is full."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout_s)
         try:
-            sock.connect(path)
-        except OSError as exc:
+            _connect_when_free(sock, path, Deadline(timeout_s))
+        except BaseException:
             sock.close()
-            raise SdkUnavailable(f"cannot connect to DeepLink SDK socket {path}: {exc}") from None
+            raise
         return cls(sock)
 
-    def send(self, message: Mapping[str, Any], timeout_s: float) -> None:
-        """Write one frame."""
+    def write(self, data: bytes, timeout_s: float) -> None:
+        """Write all of ``data`` (a cut write leaves the stream unusable: close it)."""
         self._sock.settimeout(timeout_s)
         try:
-            self._sock.sendall(encode_frame(message))
+            self._sock.sendall(data)
         except TimeoutError:
             raise SdkTimeout("DeepLink SDK did not take our request in time") from None
         except OSError as exc:
             raise SdkUnavailable(f"DeepLink SDK socket write failed: {exc}") from None
 
-    def receive(self, timeout_s: float) -> dict[str, Any]:
-        """Read one frame; bytes of a frame cut by a timeout are kept for the next call."""
+    def read(self, timeout_s: float) -> bytes:
+        """Return the next bytes the SDK sent."""
         self._sock.settimeout(timeout_s)
-        while (message := self._frames.pop()) is None:
-            try:
-                chunk = self._sock.recv(_READ_CHUNK)
-            except TimeoutError:
-                raise SdkTimeout("DeepLink SDK did not answer in time") from None
-            except OSError as exc:
-                raise SdkUnavailable(f"DeepLink SDK socket read failed: {exc}") from None
-            if not chunk:
-                raise SdkUnavailable("DeepLink SDK closed the connection")
-            self._frames.feed(chunk)
-        return message
+        try:
+            chunk = self._sock.recv(READ_CHUNK)
+        except TimeoutError:
+            raise SdkTimeout("DeepLink SDK did not answer in time") from None
+        except OSError as exc:
+            raise SdkUnavailable(f"DeepLink SDK socket read failed: {exc}") from None
+        if not chunk:
+            raise SdkUnavailable("DeepLink SDK closed the connection")
+        return chunk
 
     def close(self) -> None:
         """Close the socket."""
         self._sock.close()
 
 
-class NamedPipeTransport:
-    """SDK framing over a file object: the Windows named pipe opened with ``open()``."""
-
-    def __init__(self, pipe: BinaryIO) -> None:
-        """Wrap an open, unbuffered, read-write binary file object."""
-        self._pipe = pipe
-        self._frames = _FrameBuffer()
-        self._reader: threading.Thread | None = None
-        self._result: dict[str, Any] | BaseException | None = None
-
-    @classmethod
-    def open(cls, path: str) -> NamedPipeTransport:
-        r"""Open the pipe at ``path`` (``\\.\pipe\deeplink_sdk`` on Windows)."""
+def _connect_when_free(sock: socket.socket, path: str, deadline: Deadline) -> None:
+    # A blocking connect with a timeout cannot wait for a full AF_UNIX backlog: Python
+    # sees EAGAIN, not EINPROGRESS. So connect non-blocking and try again, like
+    # WaitNamedPipe + CreateFile on a busy pipe.
+    sock.setblocking(False)
+    pause, logged = _BUSY_POLL_S[0], False
+    while True:
         try:
-            pipe = open(path, "r+b", buffering=0)  # noqa: SIM115 - owned by the transport
+            sock.connect(path)
+        except BlockingIOError:
+            if deadline.expired():
+                raise SdkBusy(f"DeepLink SDK socket {path} stayed busy (backlog full)") from None
+            if not logged:
+                _LOGGER.info("DeepLink SDK socket %s busy; waiting for it", path)
+                logged = True
+            time.sleep(min(pause, deadline.remaining()))
+            pause = min(pause * 2, _BUSY_POLL_S[1])
+            continue
         except OSError as exc:
-            raise SdkUnavailable(f"cannot open DeepLink SDK pipe {path}: {exc}") from None
-        return cls(pipe)
+            raise SdkUnavailable(_connect_failure(path, exc)) from None
+        sock.setblocking(True)
+        return
 
-    def send(self, message: Mapping[str, Any], timeout_s: float) -> None:
-        """Write one frame (pipe writes complete at once; the timeout is not needed)."""
-        if self._reader is not None:
-            raise SdkUnavailable("DeepLink SDK pipe is busy with an unfinished read")
-        data = encode_frame(message)
-        try:
-            while data:
-                written = self._pipe.write(data)
-                data = data[written or 0 :]
-        except OSError as exc:
-            raise SdkUnavailable(f"DeepLink SDK pipe write failed: {exc}") from None
 
-    def receive(self, timeout_s: float) -> dict[str, Any]:
-        """Wait up to ``timeout_s`` for the next frame; a late read stays pending."""
-        if self._reader is None and (message := self._frames.pop()) is not None:
-            return message
-        if self._reader is None:
-            self._result = None
-            self._reader = threading.Thread(target=self._read_one, daemon=True)
-            self._reader.start()
-        self._reader.join(timeout_s)
-        if self._reader.is_alive():
-            raise SdkTimeout("DeepLink SDK did not answer in time")
-        self._reader = None
-        result, self._result = self._result, None
-        if isinstance(result, BaseException):
-            raise result
-        assert result is not None  # the reader always stores something
-        return result
-
-    def _read_one(self) -> None:
-        # Large reads: in a message-mode pipe a short ReadFile fails with
-        # ERROR_MORE_DATA; DeepLink's own example reads header and body at once.
-        try:
-            while (message := self._frames.pop()) is None:
-                chunk = self._pipe.read(_READ_CHUNK)
-                if not chunk:
-                    raise SdkUnavailable("DeepLink SDK closed the pipe")
-                self._frames.feed(chunk)
-            self._result = message
-        except SdkUnavailable as exc:
-            self._result = exc
-        except OSError as exc:
-            self._result = SdkUnavailable(f"DeepLink SDK pipe read failed: {exc}")
-
-    def close(self) -> None:
-        """Close the pipe unless a read still blocks on it (the process exits soon anyway)."""
-        if self._reader is None:
-            self._pipe.close()
+def _connect_failure(path: str, exc: OSError) -> str:
+    if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
+        return f"DeepLink SDK socket {path} is not there yet ({exc.strerror})"
+    return f"cannot connect to DeepLink SDK socket {path}: {exc}"

@@ -4,6 +4,16 @@ It speaks the SDK framing (4-byte little-endian length + UTF-8 JSON, DeepLinkSDK
 docs/sdk_user_manual.md §1) with its own codec (not the hook's), and answers ``auth``,
 ``getServerConnState``, ``getDeviceInfo`` and ``setDevicePassword``; after a password
 change it sends a ``deviceInfoChanged`` notification, as DeepLink does (§3.3).
+
+Modes for the transport's recovery cases:
+
+- ``busy=True``: serves one client at a time; while it does, the listen backlog is kept
+  full, so other clients' non-blocking ``connect`` answers EAGAIN (a busy pipe:
+  every instance taken) until that client leaves.
+- ``unanswered=N``: the first N requests get no answer, and a connection that left one
+  unanswered stays mute (a stuck session); requests on later connections are answered.
+- ``appear_after_s=S``: the socket is created only S seconds after ``start()``
+  (DeepLink starting late, e.g. after logon).
 """
 
 from __future__ import annotations
@@ -37,6 +47,9 @@ class FakeDeepLinkSdk:
         notify_before_reply: bool = False,
         refuse_set: bool = False,
         linked: Any = None,
+        busy: bool = False,
+        unanswered: int = 0,
+        appear_after_s: float = 0.0,
     ) -> None:
         self.path = path
         self.device_id = device_id
@@ -48,6 +61,11 @@ class FakeDeepLinkSdk:
         # ``linked``: a SimulatedDeepLink whose device_id/password getDeviceInfo reports,
         # so the SDK and the LAN session are one DeepLink, as on a real PC.
         self.linked = linked
+        self.busy = busy
+        self.unanswered_left = unanswered
+        self.appear_after_s = appear_after_s
+        self.unanswered_calls: list[str] = []
+        self.connections = 0  # accepted client connections (the busy mode's plug not counted)
         self.calls: list[str] = []
         self.passwords_set: list[str] = []
         self.channel_ids: list[str] = []
@@ -61,13 +79,25 @@ class FakeDeepLinkSdk:
     def start(self) -> FakeDeepLinkSdk:
         if os.path.exists(self.path):
             os.unlink(self.path)
+        if self.appear_after_s > 0:
+            self._spawn(self._appear_late)
+        else:
+            self._listen()
+            self._spawn(self._accept_loop)
+        return self
+
+    def _appear_late(self) -> None:
+        if not self._stop.wait(self.appear_after_s):
+            self._listen()
+            self._accept_loop()
+
+    def _listen(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(self.path)
-        sock.listen(8)
+        # Linux queues backlog + 1 connections: with 0, the busy mode's plug fills it.
+        sock.listen(0 if self.busy else 8)
         sock.settimeout(0.1)
         self._sock = sock
-        self._spawn(self._accept_loop)
-        return self
 
     def stop(self) -> None:
         self._stop.set()
@@ -104,21 +134,52 @@ class FakeDeepLinkSdk:
                 return
             conn.settimeout(None)
             self._conns.append(conn)
-            self._spawn(self._serve, conn)
+            self.connections += 1
+            if self.busy:
+                self._serve_alone(conn)
+            else:
+                self._spawn(self._serve, conn)
+
+    def _serve_alone(self, conn: socket.socket) -> None:
+        """Serve ``conn`` in the accept thread with the backlog plugged, then unplug it."""
+        assert self._sock is not None
+        plug = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        plug.setblocking(False)
+        # Now the backlog is full: others get EAGAIN. (BlockingIOError: a client got into
+        # the backlog first, so it is full already.)
+        with contextlib.suppress(BlockingIOError):
+            plug.connect(self.path)
+        self._serve(conn)
+        with contextlib.suppress(OSError):
+            if plug.getpeername():
+                self._sock.accept()[0].close()  # the plug is the only one queued
+        plug.close()
 
     # -- protocol ---------------------------------------------------------------
     def _serve(self, conn: socket.socket) -> None:
+        mute = False
         try:
             while not self._stop.is_set():
                 header = _recv_exact(conn, _HEADER.size)
                 (length,) = _HEADER.unpack(header)
                 message = json.loads(_recv_exact(conn, length).decode("utf-8"))
+                mute = mute or self._leave_unanswered(message)
+                if mute:
+                    continue
                 for out in self._handle(message):
                     conn.sendall(_frame(out))
         except (OSError, EOFError, ValueError):
             pass
         finally:
             conn.close()
+
+    def _leave_unanswered(self, message: dict[str, Any]) -> bool:
+        with self._lock:
+            if self.unanswered_left <= 0:
+                return False
+            self.unanswered_left -= 1
+            self.unanswered_calls.append(message.get("method", ""))
+            return True
 
     def _handle(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         method = message.get("method", "")
