@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Sequence
 
 from agent.cli import actions as cli_actions
+from agent.cli import hooktoken as cli_hooktoken
 from agent.cli import ops as cli_ops
 from agent.cli import seats as cli_seats
 from agent.cli import servers as cli_servers
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     common = _common_options(suppress=True)
-    for module in (cli_setup, cli_tls, cli_servers, cli_actions, cli_ops, cli_seats):
+    for module in (cli_setup, cli_tls, cli_servers, cli_actions, cli_ops, cli_seats,
+                   cli_hooktoken):
         module.register(commands, common)
     from agent.demo import command as demo  # registered last: it is not a store command
 
