@@ -8,17 +8,18 @@ Keys (docs/hook.md has the annotated example)::
     [agent]     url, token_key_file, seat_key_file, source_ip, cert_sha256 (pin; required
                 for https://)
     [deadlines] node_s, deeplink_s, confirm_s, call_s
-    [state]     file                     where the last code's salted hash is kept
+    [state]     dir (per-machine state: last-code, seat.key, bm-hook.log, status.json);
+                file (legacy: the last code's salted hash; its parent acts as the dir)
 
 Mode: ``agent`` when ``[agent] url`` is set, else ``direct``. Nothing here reads a secret;
 key files are read by :mod:`boot_hooks.keys`. ``[agent] seat_key_file`` (this PC's own
-key, made on first boot) defaults to ``seat.key`` next to ``[state] file``: both belong on
-the storage a diskless system keeps per machine.
+key, made on first boot) defaults to ``seat.key`` in the state dir: both belong on the
+storage a diskless system keeps per machine. No state dir: :mod:`boot_hooks.state` keeps
+the last code and the log in memory for this boot only.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -34,7 +35,6 @@ __all__ = [
     "DEFAULT_PIPE",
     "Deadlines",
     "HookConfig",
-    "default_state_file",
     "load_config",
 ]
 
@@ -43,14 +43,6 @@ ENV_PREFIX = "BM_HOOK_"
 _NODE_ID = re.compile(r"[0-9a-f]{64}")
 _SECTIONS = ("node", "server", "deeplink", "agent", "deadlines", "state")
 MIN_CODE_LEN, MAX_CODE_LEN = 6, 16  # DeepLink's rule, docs/protocol.md §13.1
-
-
-def default_state_file() -> str:
-    """Return the platform's default path for the last-code hash file."""
-    if os.name == "nt":
-        base = os.environ.get("PROGRAMDATA", r"C:\ProgramData")
-        return str(Path(base) / "bm-hook" / "last-code")
-    return "/var/lib/bm-hook/last-code"
 
 
 @dataclass(frozen=True)
@@ -78,7 +70,8 @@ class HookConfig:
     seat_key_file: str = ""
     source_ip: str = ""
     agent_cert_sha256: str = ""
-    state_file: str = field(default_factory=default_state_file)
+    state_dir: str = ""
+    state_file: str = ""
     deadlines: Deadlines = field(default_factory=Deadlines)
 
     @property
@@ -87,9 +80,29 @@ class HookConfig:
         return "agent" if self.agent_url else "direct"
 
     @property
+    def state_dir_path(self) -> str:
+        """Return the per-machine state dir, or ``""`` when none is configured.
+
+        ``[state] dir``, else the parent of the legacy ``[state] file``.
+        """
+        if self.state_dir:
+            return self.state_dir
+        return str(Path(self.state_file).parent) if self.state_file else ""
+
+    @property
+    def last_code_path(self) -> str:
+        """Return where the last code's hash lives (``""``: nowhere on disk)."""
+        if self.state_file:
+            return self.state_file
+        return str(Path(self.state_dir) / "last-code") if self.state_dir else ""
+
+    @property
     def seat_key_path(self) -> str:
-        """Return where this PC's seat key lives (``seat.key`` beside the state file)."""
-        return self.seat_key_file or str(Path(self.state_file).parent / "seat.key")
+        """Return where this PC's seat key lives (``seat.key`` in the state dir; ``""``: none)."""
+        if self.seat_key_file:
+            return self.seat_key_file
+        state_dir = self.state_dir_path
+        return str(Path(state_dir) / "seat.key") if state_dir else ""
 
     @property
     def sdk_kind(self) -> str:
@@ -116,6 +129,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("agent", "seat_key_file"): "seat_key_file",
     ("agent", "source_ip"): "source_ip",
     ("agent", "cert_sha256"): "agent_cert_sha256",
+    ("state", "dir"): "state_dir",
     ("state", "file"): "state_file",
 }
 _DEADLINE_KEYS = {f.name for f in fields(Deadlines)}
