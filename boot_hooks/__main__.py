@@ -28,7 +28,10 @@ modes:
           own seat key ([agent] seat_key_file, made on first boot, approved by staff)
 
 environment overrides: BM_HOOK_<SECTION>_<KEY>, e.g. BM_HOOK_NODE_URL,
-  BM_HOOK_SERVER_KEY_FILE, BM_HOOK_DEEPLINK_SDK, BM_HOOK_DEADLINES_NODE_S
+  BM_HOOK_SERVER_KEY_FILE, BM_HOOK_DEEPLINK_SDK, BM_HOOK_DEADLINES_NODE_S, BM_HOOK_STATE_DIR
+
+--check prints one line per item (OK / WARNING / PROBLEM and the fix) and exits 0, or 2
+  when any PROBLEM is listed; it contacts nothing and never prints a key
 
 exit codes:
   0  done: the node reports the new code

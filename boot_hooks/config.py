@@ -230,7 +230,14 @@ def _validate(config: HookConfig) -> None:
             raise ConfigError("direct mode needs [server] key_file")
     elif not config.token_key_file:
         raise ConfigError("agent mode needs [agent] token_key_file")
+    if config.state_dir and not _is_absolute(config.state_dir):
+        # A Windows service starts in C:\Windows\System32: a relative dir would land there.
+        raise ConfigError(f"[state] dir must be an absolute path, not {config.state_dir!r}")
     _validate_pin(config)
+
+
+def _is_absolute(path: str) -> bool:
+    return Path(path).is_absolute() or bool(re.match(r"[A-Za-z]:[\\/]", path))
 
 
 def _validate_pin(config: HookConfig) -> None:

@@ -185,3 +185,23 @@ def test_the_windows_dir_acl_is_inheritable_and_by_sid(tmp_path):
     assert calls == [["icacls", "D", "/inheritance:r", "/grant:r", "*S-1-5-18:(OI)(CI)F",
                       "/grant:r", "*S-1-5-32-544:(OI)(CI)F"]]
     assert restrict_windows_dir_acl("D", run=lambda command: 5) == "exit 5"
+
+
+@pytest.mark.parametrize("directory", ["state", "bm-hook/state", r"bm-hook\state", "E:bm-hook"])
+def test_a_relative_state_dir_is_refused(directory):
+    with pytest.raises(ConfigError, match=r"\[state\] dir must be an absolute path"):
+        config(DIRECT, BM_HOOK_STATE_DIR=directory)
+
+
+@pytest.mark.parametrize("directory", ["/var/lib/bm-hook", r"E:\bm-hook", "E:/bm-hook"])
+def test_absolute_state_dirs_are_accepted(directory):
+    assert config(DIRECT, BM_HOOK_STATE_DIR=directory).state_dir_path == directory
+
+
+def test_the_state_dir_comes_from_the_toml_file(tmp_path):
+    path = tmp_path / "hook.toml"
+    path.write_text("[agent]\nurl = 'http://a:1'\ntoken_key_file = '/t'\n"
+                    "[state]\ndir = 'E:\\bm-hook'\n")
+    settings = load_config(str(path), {})
+    assert settings.state_dir_path == r"E:\bm-hook"
+    assert settings.last_code_path.endswith("last-code")

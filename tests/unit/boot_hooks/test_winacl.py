@@ -110,10 +110,15 @@ def test_the_key_file_check_refuses_users_read_on_windows(tmp_path, monkeypatch)
 
 
 def test_read_seed_file_refuses_a_loose_acl_on_windows(tmp_path, monkeypatch):
+    # As found: on Windows the check returned early, so a key copied by hand into
+    # C:\ProgramData (Users may read it) was used without a word.
     path = tmp_path / "server.key"
     path.write_text(SEED)
     path.chmod(0o600)
     monkeypatch.setattr("boot_hooks.keys.os.name", "nt")
+    monkeypatch.setattr("boot_hooks.keys.read_file_aces", lambda p, what: PROGRAMDATA_DEFAULT)
+    with pytest.raises(ConfigError, match=r"server.key is readable by .*Users \(S-1-5-32-545\)"):
+        read_seed_file(str(path), "[server] key_file")
     monkeypatch.setattr("boot_hooks.keys.read_file_aces", lambda p, what: None)
     with pytest.raises(ConfigError, match=r"readable by Everyone \(S-1-1-0\)"):
         read_seed_file(str(path), "[server] key_file")
