@@ -205,3 +205,16 @@ def test_the_state_dir_comes_from_the_toml_file(tmp_path):
     settings = load_config(str(path), {})
     assert settings.state_dir_path == r"E:\bm-hook"
     assert settings.last_code_path.endswith("last-code")
+
+
+def test_a_run_in_agent_mode_without_a_seat_key_place_exits_with_the_config_code(tmp_path,
+                                                                                monkeypatch):
+    from boot_hooks.__main__ import main
+    from boot_hooks.errors import ExitCode
+
+    for name in list(os.environ):
+        if name.startswith("BM_HOOK_"):
+            monkeypatch.delenv(name)
+    path = tmp_path / "hook.toml"
+    path.write_text("[agent]\nurl = 'http://127.0.0.1:9'\ntoken_key_file = '/t'\n")
+    assert main(["--config", str(path)]) == ExitCode.CONFIG
