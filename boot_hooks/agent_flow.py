@@ -18,7 +18,7 @@ import logging
 import time
 
 from baremetal.dbc.client import Client
-from boot_hooks.codes import LastCodeStore, make_code
+from boot_hooks.codes import make_code
 from boot_hooks.config import HookConfig
 from boot_hooks.direct_flow import Outcome, Remember, local_deeplink, set_locally
 from boot_hooks.errors import AuthRefused, AwaitingApproval
@@ -39,6 +39,7 @@ from boot_hooks.relay import (
     WhoAmI,
 )
 from boot_hooks.retry import Deadline, retry_until
+from boot_hooks.state import HookState
 
 __all__ = ["run_agent"]
 
@@ -46,16 +47,17 @@ _LOGGER = logging.getLogger(__name__)
 _RETRYABLE = (AgentUnreachable, AgentNodeDown, AgentBusy, AgentNotConnectedYet)
 
 
-def run_agent(config: HookConfig, remember_secret: Remember) -> Outcome:
+def run_agent(config: HookConfig, remember_secret: Remember, state: HookState) -> Outcome:
     """Rotate and publish through bm-agent (agent mode)."""
     started = time.monotonic()
     seed = read_seed_file(config.token_key_file, "[agent] token_key_file", "hook_token")
     remember_secret(seed.hex)
-    seat_seed, created = load_or_create_seat_key(config.seat_key_path)
+    seat_path = state.seat_key_path(config)
+    seat_seed, created = load_or_create_seat_key(seat_path)
     remember_secret(seat_seed.hex)
     seat = SeatSigner(seat_seed.hex)
     _LOGGER.info("step seat: %s key %s in %s", "new" if created else "this PC's",
-                 seat.fingerprint, config.seat_key_path)
+                 seat.fingerprint, seat_path)
     agent = AgentClient(config.agent_url, TokenSigner(seed.hex), source_ip=config.source_ip,
                         seat=seat, cert_sha256=config.agent_cert_sha256)
     who = _whoami_enrolled(agent, config, seat)
@@ -67,7 +69,7 @@ def run_agent(config: HookConfig, remember_secret: Remember) -> Outcome:
     sdk, local = local_deeplink(config, remember_secret)
     try:
         avoid = [local.password] if local else []
-        code = make_code(config.code_length, avoid=avoid, store=LastCodeStore(config.state_file))
+        code = make_code(config.code_length, avoid=avoid, store=state.codes)
         remember_secret(code)
         _LOGGER.info("step code: new %d-character code made", len(code))
         device_id = local.device_id if local else ""
@@ -77,7 +79,7 @@ def run_agent(config: HookConfig, remember_secret: Remember) -> Outcome:
         if sdk is not None:
             sdk.close()
     confirmation = _publish(agent, config, who.node_id, code, device_id)
-    LastCodeStore(config.state_file).remember(code)
+    state.remember_code(code)
     _LOGGER.info("step confirm: agent confirmed device %s at %s",
                  mask_device_id(device_id), confirmation.rotated_at)
     elapsed = time.monotonic() - started

@@ -3,7 +3,8 @@
 DeepLink accepts 6-16 letters and digits (DeepLinkSDK-Win docs/sdk_user_manual.md §3.4;
 docs/protocol.md §13.1). A new code must differ from the code DeepLink or the node reports
 now and from the last code this PC made; only a salted hash of that last code is kept on
-disk.
+disk (:class:`LastCodeStore`), or in memory for this boot only when the PC has no
+per-machine state directory (:class:`MemoryCodeStore`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import secrets
 import string
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["LastCodeStore", "is_valid_code", "make_code"]
+__all__ = ["CodeStore", "LastCodeStore", "MemoryCodeStore", "is_valid_code", "make_code"]
 
 _LOGGER = logging.getLogger(__name__)
 _ALPHABET = string.ascii_letters + string.digits
@@ -31,7 +33,17 @@ def is_valid_code(code: str) -> bool:
     return bool(_VALID.fullmatch(code))
 
 
-def make_code(length: int, avoid: Iterable[str] = (), store: LastCodeStore | None = None) -> str:
+class CodeStore(Protocol):
+    """Where the last code's salted hash is kept (a file, or memory)."""
+
+    def matches(self, code: str) -> bool:
+        """Tell whether ``code`` is the last code recorded (False if none is)."""
+
+    def remember(self, code: str) -> None:
+        """Record ``code`` as the last one; never raises."""
+
+
+def make_code(length: int, avoid: Iterable[str] = (), store: CodeStore | None = None) -> str:
     """Make a random code of ``length`` with a letter and a digit, unlike ``avoid`` and the last."""
     if not 6 <= length <= 16:
         raise ValueError("DeepLink codes are 6 to 16 characters long")
@@ -74,6 +86,26 @@ class LastCodeStore:
             os.replace(tmp, self.path)
         except OSError as exc:
             _LOGGER.warning("could not record the last code's hash in %s: %s", self.path, exc)
+
+
+class MemoryCodeStore:
+    """The salted SHA-256 of the last code, kept in this process only (no state dir)."""
+
+    def __init__(self) -> None:
+        """Start with no last code."""
+        self._salted: tuple[bytes, str] | None = None
+
+    def matches(self, code: str) -> bool:
+        """Tell whether ``code`` is the last code recorded (False if none is)."""
+        if self._salted is None:
+            return False
+        salt, digest_hex = self._salted
+        return hmac.compare_digest(_digest(salt, code), digest_hex)
+
+    def remember(self, code: str) -> None:
+        """Record ``code`` as the last one (its salted hash, never the code)."""
+        salt = secrets.token_bytes(_SALT_BYTES)
+        self._salted = (salt, _digest(salt, code))
 
 
 def _digest(salt: bytes, code: str) -> str:

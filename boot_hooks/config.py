@@ -8,18 +8,19 @@ Keys (docs/hook.md has the annotated example)::
     [agent]     url, token_key_file, seat_key_file, source_ip, cert_sha256 (pin; required
                 for https://)
     [deadlines] node_s, deeplink_s, confirm_s, call_s
-    [state]     file                     where the last code's salted hash is kept
+    [state]     dir (per-machine state: last-code, seat.key, bm-hook.log, status.json);
+                file (legacy: the last code's salted hash; its parent acts as the dir)
     [service]   retry_s, slow_retry_s    resident mode: fast retry phase, then the slow pace
 
 Mode: ``agent`` when ``[agent] url`` is set, else ``direct``. Nothing here reads a secret;
 key files are read by :mod:`boot_hooks.keys`. ``[agent] seat_key_file`` (this PC's own
-key, made on first boot) defaults to ``seat.key`` next to ``[state] file``: both belong on
-the storage a diskless system keeps per machine.
+key, made on first boot) defaults to ``seat.key`` in the state dir: both belong on the
+storage a diskless system keeps per machine. No state dir: :mod:`boot_hooks.state` keeps
+the last code and the log in memory for this boot only.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -36,7 +37,6 @@ __all__ = [
     "Deadlines",
     "HookConfig",
     "ServiceSettings",
-    "default_state_file",
     "load_config",
 ]
 
@@ -46,14 +46,6 @@ _NODE_ID = re.compile(r"[0-9a-f]{64}")
 _SECTIONS = ("node", "server", "deeplink", "agent", "deadlines", "state", "service")
 MIN_CODE_LEN, MAX_CODE_LEN = 6, 16  # DeepLink's rule, docs/protocol.md §13.1
 MAX_RETRY_S, MAX_SLOW_RETRY_S = 7 * 86400.0, 86400.0  # a week of fast retries; one try a day
-
-
-def default_state_file() -> str:
-    """Return the platform's default path for the last-code hash file."""
-    if os.name == "nt":
-        base = os.environ.get("PROGRAMDATA", r"C:\ProgramData")
-        return str(Path(base) / "bm-hook" / "last-code")
-    return "/var/lib/bm-hook/last-code"
 
 
 @dataclass(frozen=True)
@@ -89,7 +81,8 @@ class HookConfig:
     seat_key_file: str = ""
     source_ip: str = ""
     agent_cert_sha256: str = ""
-    state_file: str = field(default_factory=default_state_file)
+    state_dir: str = ""
+    state_file: str = ""
     deadlines: Deadlines = field(default_factory=Deadlines)
     service: ServiceSettings = field(default_factory=ServiceSettings)
 
@@ -99,9 +92,29 @@ class HookConfig:
         return "agent" if self.agent_url else "direct"
 
     @property
+    def state_dir_path(self) -> str:
+        """Return the per-machine state dir, or ``""`` when none is configured.
+
+        ``[state] dir``, else the parent of the legacy ``[state] file``.
+        """
+        if self.state_dir:
+            return self.state_dir
+        return str(Path(self.state_file).parent) if self.state_file else ""
+
+    @property
+    def last_code_path(self) -> str:
+        """Return where the last code's hash lives (``""``: nowhere on disk)."""
+        if self.state_file:
+            return self.state_file
+        return str(Path(self.state_dir) / "last-code") if self.state_dir else ""
+
+    @property
     def seat_key_path(self) -> str:
-        """Return where this PC's seat key lives (``seat.key`` beside the state file)."""
-        return self.seat_key_file or str(Path(self.state_file).parent / "seat.key")
+        """Return where this PC's seat key lives (``seat.key`` in the state dir; ``""``: none)."""
+        if self.seat_key_file:
+            return self.seat_key_file
+        state_dir = self.state_dir_path
+        return str(Path(state_dir) / "seat.key") if state_dir else ""
 
     @property
     def sdk_kind(self) -> str:
@@ -128,6 +141,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("agent", "seat_key_file"): "seat_key_file",
     ("agent", "source_ip"): "source_ip",
     ("agent", "cert_sha256"): "agent_cert_sha256",
+    ("state", "dir"): "state_dir",
     ("state", "file"): "state_file",
 }
 _NUMBER_KEYS = {  # sections of positive numbers of seconds
@@ -233,6 +247,9 @@ def _validate(config: HookConfig) -> None:
             raise ConfigError("direct mode needs [server] key_file")
     elif not config.token_key_file:
         raise ConfigError("agent mode needs [agent] token_key_file")
+    if config.state_dir and not _is_absolute(config.state_dir):
+        # A Windows service starts in C:\Windows\System32: a relative dir would land there.
+        raise ConfigError(f"[state] dir must be an absolute path, not {config.state_dir!r}")
     _validate_pin(config)
     _validate_service(config.service)
 
@@ -243,6 +260,10 @@ def _validate_service(service: ServiceSettings) -> None:
                               ("slow_retry_s", service.slow_retry_s, MAX_SLOW_RETRY_S)):
         if value > limit:
             raise ConfigError(f"[service] {key} must be at most {limit:.0f} seconds")
+
+
+def _is_absolute(path: str) -> bool:
+    return Path(path).is_absolute() or bool(re.match(r"[A-Za-z]:[\\/]", path))
 
 
 def _validate_pin(config: HookConfig) -> None:

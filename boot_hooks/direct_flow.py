@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from baremetal.signing import node_id_from_private_key
-from boot_hooks.codes import LastCodeStore, make_code
+from boot_hooks.codes import make_code
 from boot_hooks.config import HookConfig
 from boot_hooks.errors import DeepLinkDown, NotConfirmed
 from boot_hooks.keys import read_seed_file
@@ -27,6 +27,7 @@ from boot_hooks.logs import mask_device_id
 from boot_hooks.node import NodeGateway, is_relay_version
 from boot_hooks.retry import Deadline
 from boot_hooks.sdk import STATE_ONLINED, DeepLinkSdk, DeviceInfo, read_local_deeplink
+from boot_hooks.state import HookState
 
 __all__ = ["Outcome", "local_deeplink", "run_direct", "set_locally"]
 
@@ -45,7 +46,7 @@ class Outcome:
     elapsed_s: float
 
 
-def run_direct(config: HookConfig, remember_secret: Remember) -> Outcome:
+def run_direct(config: HookConfig, remember_secret: Remember, state: HookState) -> Outcome:
     """Rotate and publish with this PC's own server key (direct mode)."""
     started = time.monotonic()
     key = read_seed_file(config.key_file, "[server] key_file")
@@ -65,7 +66,7 @@ def run_direct(config: HookConfig, remember_secret: Remember) -> Outcome:
             remember_secret(current.password)
             if relay:
                 _check_same_device(local, current)
-        code = _fresh_code(config, local, current)
+        code = _fresh_code(config, local, current, state)
         remember_secret(code)
         device_id = (local.device_id if local else "") or (current.device_id if current else "")
         if not relay:
@@ -78,7 +79,7 @@ def run_direct(config: HookConfig, remember_secret: Remember) -> Outcome:
         if sdk is not None:
             sdk.close()
     _check_same_device(local, confirmed)
-    LastCodeStore(config.state_file).remember(code)
+    state.remember_code(code)
     return Outcome("direct", node_id, version, confirmed.device_id, time.monotonic() - started)
 
 
@@ -127,10 +128,10 @@ def _node_current(gateway: NodeGateway, relay: bool, config: HookConfig) -> Devi
 
 
 def _fresh_code(
-    config: HookConfig, local: DeviceInfo | None, current: DeviceInfo | None
+    config: HookConfig, local: DeviceInfo | None, current: DeviceInfo | None, state: HookState
 ) -> str:
     avoid = [info.password for info in (local, current) if info is not None]
-    code = make_code(config.code_length, avoid=avoid, store=LastCodeStore(config.state_file))
+    code = make_code(config.code_length, avoid=avoid, store=state.codes)
     _LOGGER.info("step code: new %d-character code made", len(code))
     return code
 

@@ -4,6 +4,8 @@ The tree::
 
     HookError                     root; exit code 1 if ever raised bare
     ├── ConfigError               bad or missing configuration, unreadable key file   (2)
+    │   └── StateUnavailable      the per-machine state dir is not there (yet): the
+    │                             resident mode retries (a disk mounted late)
     ├── NodeDown                  the node (or the agent) did not answer in time      (3)
     ├── DeepLinkDown              DeepLink's SDK or its LAN session is not there      (4)
     ├── AuthRefused               a signature, key, token or source IP was refused    (5)
@@ -30,6 +32,7 @@ __all__ = [
     "NodeDown",
     "NotConfirmed",
     "PinMismatch",
+    "StateUnavailable",
 ]
 
 
@@ -57,6 +60,14 @@ class ConfigError(HookError):
     """The configuration or a key file is missing, unreadable or invalid."""
 
     exit_code = ExitCode.CONFIG
+
+
+class StateUnavailable(ConfigError):
+    """``[state] dir`` cannot be used now, but something this run needs lives there.
+
+    Unlike other configuration errors it may heal by itself (the per-machine disk is
+    mounted after the service starts), so the resident mode keeps retrying it.
+    """
 
 
 class NodeDown(HookError):

@@ -9,7 +9,9 @@ Two key files exist (docs/hook.md):
   on Windows ``icacls`` gives the file to SYSTEM and Administrators only, no inheritance).
 
 Both hold 64 hex characters, optionally as a ``name=value`` line as in the node's
-``dat/node.dat``. Their text never reaches a log or an exception message.
+``dat/node.dat``. Their text never reaches a log or an exception message. A key file
+others may read is refused: on Linux any group/other mode bit, on Windows any reader in
+its ACL but SYSTEM, Administrators and TrustedInstaller (:mod:`boot_hooks.winacl`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from pathlib import Path
 import nacl.signing
 
 from boot_hooks.errors import ConfigError
+from boot_hooks.winacl import describe_sids, read_file_aces, untrusted_readers
 
-__all__ = ["SEAT_KEY_FIELD", "Seed", "load_or_create_seat_key", "read_seed_file",
-           "restrict_windows_acl"]
+__all__ = ["SEAT_KEY_FIELD", "Seed", "find_seed", "load_or_create_seat_key",
+           "permission_problem", "read_seed_file", "restrict_windows_acl",
+           "restrict_windows_dir_acl"]
 
 _LOGGER = logging.getLogger(__name__)
 SEAT_KEY_FIELD = "seat_key"
@@ -54,13 +58,14 @@ def read_seed_file(path: str, what: str, field_name: str = "node_private_key") -
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
     text = raw.decode("utf-8", errors="replace")
-    seed = _find_seed(text, field_name)
+    seed = find_seed(text, field_name)
     if seed is None:
         raise ConfigError(f"{what} {path} holds no 64-hex-character key")
     return Seed(hex=seed.lower(), source=path)
 
 
-def _find_seed(text: str, field_name: str) -> str | None:
+def find_seed(text: str, field_name: str) -> str | None:
+    """Return the 64-hex value of the ``field_name=`` line, or of a bare line; else None."""
     for line in text.splitlines():
         line = line.strip()
         name, sep, value = line.partition("=")
@@ -73,16 +78,33 @@ def _find_seed(text: str, field_name: str) -> str | None:
 
 
 def _refuse_loose_permissions(path: str, what: str) -> None:
-    # Like ssh: a secret others can read is already leaked. Windows uses ACLs; the
-    # installer (packaging/windows/install.ps1) restricts them to SYSTEM.
-    if os.name == "nt":
-        return
+    # Like ssh: a secret others can read is already leaked.
+    problem = permission_problem(path, what)
+    if problem:
+        raise ConfigError(f"{what} {path} {problem}")
+
+
+def permission_problem(path: str, what: str, is_windows: bool | None = None) -> str:
+    """Say who else may read the key file and how to fix it; ``""`` when only we may.
+
+    Linux: any group/other bit. Windows: any SID but SYSTEM, Administrators and
+    TrustedInstaller granted read in the DACL (:mod:`boot_hooks.winacl`).
+    """
+    windows = os.name == "nt" if is_windows is None else is_windows
+    if windows:
+        readers = untrusted_readers(read_file_aces(path, what))
+        if not readers:
+            return ""
+        return (f"is readable by {describe_sids(readers)}; restrict it to SYSTEM and"
+                f' Administrators: icacls "{path}" /inheritance:r /grant:r *S-1-5-18:F'
+                " /grant:r *S-1-5-32-544:F")
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{what} {path} is readable by others; chmod 600 it")
+        return "is readable by others; chmod 600 it"
+    return ""
 
 
 def load_or_create_seat_key(path: str) -> tuple[Seed, bool]:
@@ -115,25 +137,37 @@ def load_or_create_seat_key(path: str) -> tuple[Seed, bool]:
 
 # Well-known SIDs, not names: "SYSTEM" and "Administrators" are localised on Chinese Windows.
 _WINDOWS_OWNERS = ("*S-1-5-18:F", "*S-1-5-32-544:F")
+# Directories: the same two, inherited by every file and subdirectory made inside.
+_WINDOWS_DIR_OWNERS = ("*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F")
+Runner = Callable[[Sequence[str]], int]
 
 
-def restrict_windows_acl(path: str,
-                         run: Callable[[Sequence[str]], int] | None = None) -> None:
+def restrict_windows_acl(path: str, run: Runner | None = None) -> None:
     """Give ``path`` to SYSTEM and Administrators only (no inherited entries), or remove it."""
-    command = ["icacls", path, "/inheritance:r"]
-    for owner in _WINDOWS_OWNERS:
-        command += ["/grant:r", owner]
-    runner = run or _run_quietly
-    try:
-        code = runner(command)
-    except (OSError, subprocess.SubprocessError) as exc:
-        code, reason = -1, type(exc).__name__
-    else:
-        reason = f"exit {code}"
-    if code != 0:
+    failure = _icacls_restrict(path, _WINDOWS_OWNERS, run)
+    if failure:
         os.unlink(path)
         raise ConfigError(f"cannot restrict [agent] seat_key_file {path} to SYSTEM and"
-                          f" Administrators (icacls {reason})")
+                          f" Administrators (icacls {failure})")
+
+
+def restrict_windows_dir_acl(path: str, run: Runner | None = None) -> str:
+    """Give directory ``path`` (and what it will hold) to SYSTEM and Administrators only.
+
+    Return ``""`` on success, else why not (the caller decides how bad that is).
+    """
+    return _icacls_restrict(path, _WINDOWS_DIR_OWNERS, run)
+
+
+def _icacls_restrict(path: str, grants: Sequence[str], run: Runner | None) -> str:
+    command = ["icacls", path, "/inheritance:r"]
+    for grant in grants:
+        command += ["/grant:r", grant]
+    try:
+        code = (run or _run_quietly)(command)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return type(exc).__name__
+    return f"exit {code}" if code != 0 else ""
 
 
 def _run_quietly(command: Sequence[str]) -> int:

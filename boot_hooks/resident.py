@@ -29,9 +29,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from boot_hooks.config import HookConfig, ServiceSettings, load_config
-from boot_hooks.errors import ConfigError, ExitCode, HookError
-from boot_hooks.logs import mask_device_id
+from boot_hooks.errors import ConfigError, ExitCode, HookError, StateUnavailable
+from boot_hooks.logs import SecretFilter, attach_rotating_log, mask_device_id
 from boot_hooks.retry import Backoff
+from boot_hooks.state import HookState, open_state
 
 if TYPE_CHECKING:
     from boot_hooks.direct_flow import Outcome
@@ -149,7 +150,7 @@ class ResidentLoop:
                 assert outcome is not None
                 self._succeeded(outcome)
                 return RotationEnd.ROTATED
-            if isinstance(error, ConfigError):
+            if isinstance(error, ConfigError) and not isinstance(error, StateUnavailable):
                 self._gave_up(error)
                 return RotationEnd.GAVE_UP
             delay = self._next_delay(started)
@@ -255,38 +256,55 @@ def run_until_stopped(loop: ResidentLoop, stop: threading.Event, *,
     return int(ExitCode.OK)
 
 
-def rotate_once(config: HookConfig, remember_secret: Remember) -> Outcome:
+def rotate_once(config: HookConfig, remember_secret: Remember, state: HookState) -> Outcome:
     """Make one rotation attempt: what a plain ``bm-hook`` run does."""
     if config.mode == "agent":
         from boot_hooks.agent_flow import run_agent
 
-        return run_agent(config, remember_secret)
+        return run_agent(config, remember_secret, state)
     from boot_hooks.direct_flow import run_direct
 
-    return run_direct(config, remember_secret)
+    return run_direct(config, remember_secret, state)
 
 
-class _MemoryStatus:
-    # Stand-in until boot_hooks.state (issue 12, wt-state) is merged: keeps the last status.
-    def __init__(self) -> None:
-        self.last: Mapping[str, Any] | None = None
+class StateKeeper:
+    """The hook's state for a long-running process: opened again while its dir is unusable.
+
+    A plain run opens ``[state] dir`` once. The resident mode lives for the whole boot, and
+    the per-machine disk may be mounted after it starts: until the dir is usable every
+    attempt tries again (and the rotating log is attached the first time it is).
+    """
+
+    def __init__(self, config: HookConfig, secret_filter: SecretFilter,
+                 opener: Callable[[HookConfig], HookState] = open_state) -> None:
+        """Remember how to open the state; nothing is opened yet."""
+        self._config, self._filter, self._open = config, secret_filter, opener
+        self._state: HookState | None = None
+
+    def current(self) -> HookState:
+        """Return the state, re-opening it if its dir was not usable last time."""
+        if self._state is None or self._state.unusable:
+            self._state = self._open(self._config)
+            if self._state.log_path:
+                attach_rotating_log(self._state.log_path, self._filter)
+        return self._state
 
     def write_status(self, status: Mapping[str, Any]) -> None:
-        self.last = dict(status)
+        """Keep the latest attempt's status in the current state; never raises."""
+        if self._state is not None:
+            self._state.write_status(status)
 
 
-def build_loop(config: HookConfig, remember_secret: Remember,
+def build_loop(config: HookConfig, secret_filter: SecretFilter,
                stop: threading.Event) -> ResidentLoop:
     """Wire the resident loop: one attempt, the status sink, the failure reports."""
-    # Merge point: state = boot_hooks.state.open_state(config), passed on to the flows;
-    # reports = boot_hooks.report.FailureReports(config, remember_secret).
-    state = _MemoryStatus()
+    keeper = StateKeeper(config, secret_filter)
     reports: FailureSink = NoReports()
-    return ResidentLoop(lambda: rotate_once(config, remember_secret), reports=reports,
-                        state=state, settings=config.service, stop=stop)
+    return ResidentLoop(lambda: rotate_once(config, secret_filter.add, keeper.current()),
+                        reports=reports, state=keeper, settings=config.service, stop=stop)
 
 
-def main_resident(config_path: str | None, remember_secret: Remember) -> int:
+def main_resident(config_path: str | None, secret_filter: SecretFilter) -> int:
     """Run ``bm-hook --resident``: load the config, loop until SIGTERM/SIGINT; exit code."""
     try:
         config = load_config(config_path, os.environ)
@@ -302,7 +320,7 @@ def main_resident(config_path: str | None, remember_secret: Remember) -> int:
         signal.signal(signum, lambda number, _frame: signalled.append(number))
     _LOGGER.info("start: resident, %s mode, sdk %s, fast retries for %.0f s, then every %.0f s",
                  config.mode, config.sdk, config.service.retry_s, config.service.slow_retry_s)
-    code = run_until_stopped(build_loop(config, remember_secret, stop), stop,
+    code = run_until_stopped(build_loop(config, secret_filter, stop), stop,
                              signalled=lambda: bool(signalled))
     _LOGGER.info("resident: exit %d%s", code, " on signal" if signalled else "")
     return code

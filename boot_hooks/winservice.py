@@ -26,7 +26,8 @@ from typing import Any
 
 from boot_hooks.config import load_config
 from boot_hooks.errors import ConfigError, ExitCode
-from boot_hooks.resident import Remember, build_loop, run_until_stopped
+from boot_hooks.logs import SecretFilter
+from boot_hooks.resident import build_loop, run_until_stopped
 
 __all__ = [
     "DISPLAY_NAME",
@@ -79,11 +80,11 @@ def pywin32_available() -> bool:
 class ResidentService:
     """The service's body without pywin32: load the config, run the loop, stop on request."""
 
-    def __init__(self, config_path: str, remember_secret: Remember,
+    def __init__(self, config_path: str, secret_filter: SecretFilter,
                  build: BuildLoop = build_loop) -> None:
         """Prepare; nothing runs before :meth:`run`."""
         self.config_path = config_path
-        self.remember_secret = remember_secret
+        self.secret_filter = secret_filter
         self.stop_event = threading.Event()
         self._build = build
 
@@ -95,7 +96,7 @@ class ResidentService:
             _LOGGER.error("failed (exit %d, %s): %s", exc.exit_code, exc.exit_code.name, exc)
             return int(exc.exit_code)
         _LOGGER.info("start: service %s, %s mode, sdk %s", SERVICE_NAME, config.mode, config.sdk)
-        loop = self._build(config, self.remember_secret, self.stop_event)
+        loop = self._build(config, self.secret_filter, self.stop_event)
         return run_until_stopped(loop, self.stop_event)
 
     def stop(self) -> None:
@@ -137,7 +138,7 @@ def service_class(pywin32: Any, make_body: Callable[[], ResidentService]) -> typ
     return BmHookService
 
 
-def run_service(config_path: str | None, remember_secret: Remember, *,
+def run_service(config_path: str | None, secret_filter: SecretFilter, *,
                 platform: str = sys.platform, build: BuildLoop = build_loop) -> int:
     """Hand this process to the SCM as the ``bm-hook`` service; return the exit code."""
     pywin32 = _load_pywin32() if platform == "win32" else None
@@ -150,7 +151,7 @@ def run_service(config_path: str | None, remember_secret: Remember, *,
         _LOGGER.error("--service needs --config FILE (the service's ImagePath passes it)")
         return int(ExitCode.CONFIG)
     body_config: str = config_path
-    cls = service_class(pywin32, lambda: ResidentService(body_config, remember_secret, build))
+    cls = service_class(pywin32, lambda: ResidentService(body_config, secret_filter, build))
     servicemanager = pywin32.servicemanager
     servicemanager.Initialize()
     servicemanager.PrepareToHostSingle(cls)

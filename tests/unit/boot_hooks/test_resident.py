@@ -4,21 +4,24 @@ A rotation attempt is modelled at the loop's seam (``attempt``), with the step d
 a real run has (``Deadlines()``); waits advance a virtual clock, so hours pass instantly.
 """
 
+import json
 import logging
 import threading
 import time
 
 import pytest
 
-from boot_hooks.config import Deadlines, ServiceSettings
+from boot_hooks.config import Deadlines, HookConfig, ServiceSettings
 from boot_hooks.direct_flow import Outcome
-from boot_hooks.errors import ConfigError, ExitCode, NodeDown, NotConfirmed
+from boot_hooks.errors import ConfigError, ExitCode, NodeDown, NotConfirmed, StateUnavailable
+from boot_hooks.logs import SecretFilter
 from boot_hooks.resident import (
     FAST_MAX_S,
     IDLE_WAKE_S,
     NoReports,
     ResidentLoop,
     RotationEnd,
+    StateKeeper,
     run_until_stopped,
 )
 from boot_hooks.sdk import SdkTimeout, SdkUnavailable
@@ -374,3 +377,37 @@ def test_a_loop_that_dies_gives_exit_1():
     stop = threading.Event()
     assert run_until_stopped(DyingLoop(), stop) == ExitCode.INTERNAL
     assert stop.is_set()
+
+
+def test_per_machine_disk_mounted_late_is_retried_not_given_up():
+    # The seat key lives in [state] dir; the disk holding it is mounted 40 s after start.
+    clock = Clock(START)
+
+    def attempt():
+        if clock.now < START + 40:
+            clock.now += 1
+            raise StateUnavailable(r"[state] dir E:\bm-hook is not usable (no such drive)")
+        return OUTCOME
+
+    state = MemoryState()
+    loop, _wait = make_loop(attempt, clock, state=state)
+    assert loop.run() is RotationEnd.ROTATED
+    assert loop.attempts > 2
+    assert [s["result"] for s in state.statuses][-1] == "ok"
+    assert {s["error"] for s in state.statuses[:-1]} == {"config"}
+
+
+def test_state_keeper_reopens_the_dir_once_it_becomes_usable(tmp_path):
+    disk = tmp_path / "disk"  # the per-machine disk: absent at first
+    config = HookConfig(node_url="http://127.0.0.1:9", key_file="/k", state_dir=str(disk / "bm-hook"))
+    keeper = StateKeeper(config, SecretFilter())
+    first = keeper.current()
+    assert not first.persistent and first.unusable
+    keeper.write_status({"result": "retrying"})
+    assert not (disk / "bm-hook" / "status.json").exists()
+    disk.mkdir()
+    second = keeper.current()
+    assert second.persistent and second is keeper.current()
+    keeper.write_status({"result": "ok"})
+    assert json.loads((disk / "bm-hook" / "status.json").read_text()) == {"result": "ok"}
+    assert (disk / "bm-hook" / "bm-hook.log").exists()

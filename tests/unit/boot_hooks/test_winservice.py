@@ -13,6 +13,7 @@ from boot_hooks.__main__ import main
 from boot_hooks.config import ServiceSettings
 from boot_hooks.direct_flow import Outcome
 from boot_hooks.errors import ExitCode, NodeDown
+from boot_hooks.logs import SecretFilter
 from boot_hooks.resident import NoReports, ResidentLoop
 from boot_hooks.winservice import (
     DISPLAY_NAME,
@@ -76,7 +77,7 @@ def start_service(standin, config_file, build):
     result = {}
 
     def dispatch():
-        result["code"] = run_service(config_file, lambda _s: None, platform="win32", build=build)
+        result["code"] = run_service(config_file, SecretFilter(), platform="win32", build=build)
 
     thread = threading.Thread(target=dispatch, daemon=True)
     thread.start()
@@ -103,7 +104,7 @@ def test_service_flag_on_linux_exits_2_with_a_clear_message(config_file, capsys)
 
 def test_service_on_windows_without_pywin32_exits_2(config_file, caplog):
     with caplog.at_level(logging.ERROR):
-        assert run_service(config_file, lambda _s: None, platform="win32") == ExitCode.CONFIG
+        assert run_service(config_file, SecretFilter(), platform="win32") == ExitCode.CONFIG
     assert "without pywin32" in caplog.text
 
 
@@ -197,7 +198,7 @@ def test_service_flag_by_hand_explains_itself(monkeypatch, config_file, caplog):
     standin = Pywin32Standin(started_by_scm=False)
     standin.install(monkeypatch)
     with caplog.at_level(logging.ERROR):
-        code = run_service(config_file, lambda _s: None, platform="win32")
+        code = run_service(config_file, SecretFilter(), platform="win32")
     assert code == ExitCode.CONFIG
     assert "for the Service Control Manager" in caplog.text and "sc.exe start bm-hook" in caplog.text
 
@@ -205,7 +206,7 @@ def test_service_flag_by_hand_explains_itself(monkeypatch, config_file, caplog):
 def test_service_needs_a_config_path(monkeypatch, caplog):
     Pywin32Standin().install(monkeypatch)
     with caplog.at_level(logging.ERROR):
-        assert run_service(None, lambda _s: None, platform="win32") == ExitCode.CONFIG
+        assert run_service(None, SecretFilter(), platform="win32") == ExitCode.CONFIG
     assert "--service needs --config FILE" in caplog.text
 
 
