@@ -9,9 +9,9 @@ the seat's page. ``FailureReports`` is the resident loop's ``FailureSink``:
   oldest is dropped and counted, and the next report sent says how many were dropped.
 - ``flush(timeout_s)`` sends the queue in order through a fresh ``AgentClient`` signed by
   this PC's seat key (read from ``[agent] seat_key_file`` only if it exists: never made
-  here), each request bounded by ``[deadlines] call_s`` and the time left. It stops at the
-  first failure and keeps the rest for the next flush; a report the agent calls malformed
-  (400) is dropped instead, so it cannot block the queue.
+  here), each request bounded by ``[deadlines] call_s`` and half the time left (the client
+  may retry once). It stops at the first failure and keeps the rest for the next flush; a
+  report the agent calls malformed (400) is dropped instead, so it cannot block the queue.
 
 Direct mode has no agent: reports are only logged. Neither method ever raises, and no
 secret is logged (the seat key's seed goes to ``remember_secret``, the log filter).
@@ -169,7 +169,8 @@ class FailureReports:
                 report["message"] = one_line(
                     f"[{dropped} older failure reports dropped] {report['message']}")
             try:
-                client.report(report, min(self._config.deadlines.call_s, left))
+                # AgentClient retries once (stale clock, replay): two requests fit in ``left``.
+                client.report(report, min(self._config.deadlines.call_s, left / 2))
             except ConfigError as exc:  # 400: this report is malformed; never resend it
                 _LOGGER.warning("agent refused failure report (dropped): %s", exc)
             except HookError as exc:

@@ -261,3 +261,23 @@ def test_direct_mode_sends_nothing(cafe, tmp_path):
     assert reports.flush(5) == 0 and reports.queued == 0
     after = agent.get("/api/v1/events", params={"action": "hook_failure", "limit": 200})
     assert after.json()["items"] == before.json()["items"]
+
+
+def test_an_agent_that_never_answers_cannot_hold_the_flush_past_its_timeout(tmp_path):
+    """A listener that accepts and says nothing (a hung agent): flush returns in time."""
+    import socket
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        seed = new_seat_seed("silent")
+        config = HookConfig(agent_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+                            seat_key_file=write_key(tmp_path / "seat.key", seed))
+        reports = FailureReports(config, lambda _s: None)
+        reports.record(HookError("x"), 1)
+        started = time.monotonic()
+        assert reports.flush(2.0) == 0
+        elapsed = time.monotonic() - started
+    assert reports.queued == 1
+    assert elapsed < 2.5, elapsed
