@@ -10,6 +10,7 @@ used), and the methods that feed them:
   ``count_check_error(...)``: fed by the monitor;
 - ``observe_action(action, result)``: fed by staff actions;
 - ``count_hook_refusal(code)``: the API counts every refused hook relay request;
+- ``count_hook_report(error)``: every accepted bm-hook failure report, by error name;
 - ``observe_http(route, status, seconds)``: the API calls it once per request (``route`` is
   the route template, e.g. ``/api/v1/servers/{uuid}``, never the raw path: bounded labels);
 - ``render()``: the text for ``GET /metrics`` (serve it with ``CONTENT_TYPE``).
@@ -221,6 +222,9 @@ class Metrics:
         self.hook_refusals = Counter(p + "hook_refusals_total",
                                      "Boot-hook relay requests refused, by contract code.",
                                      ("code",), registry=r)
+        self.hook_reports = Counter(p + "hook_failure_reports_total",
+                                    "Failed boot-hook runs reported by the PCs, by error.",
+                                    ("error",), registry=r)
 
     # --- feeding -----------------------------------------------------------------------
 
@@ -271,6 +275,10 @@ class Metrics:
     def count_hook_refusal(self, code: str) -> None:
         """Count one refused boot-hook relay request by its contract code."""
         self.hook_refusals.inc(code=code)
+
+    def count_hook_report(self, error: str) -> None:
+        """Count one accepted boot-hook failure report by its error name."""
+        self.hook_reports.inc(error=error)
 
     # --- exposition --------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ also checks that the request comes from the server's registered IP.
 - ``POST /api/v1/hook/enroll`` ``{"seat_key"}`` -> 202 ``{"status": "pending"}`` (staff must
   approve it) or 200 ``{"status": "approved"}``;
 - ``GET /api/v1/hook/whoami?ip=..&mac=..`` -> ``{"node_id": ..., "node_version"?: ...}``
+- ``POST /api/v1/hook/report`` (seat key, approved or pending) a failed run -> 202
+  ``{"status": "recorded"}`` (boot_hooks.report builds the body);
 - ``POST /api/v1/hook/deeplink`` ``{"node_id", "device_password", "device_id"?}`` ->
   ``{"status": "confirmed", "rotated_at"}``; errors are ``{"error": {"code", "message"}}``
   with 400/401/403/409/429/502/503/504 (403 ``seat_not_enrolled``: enroll; ``seat_pending``
@@ -33,7 +35,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -55,6 +57,7 @@ from boot_hooks.tls_pin import connection_factory
 __all__ = [
     "DEEPLINK_PATH",
     "ENROLL_PATH",
+    "REPORT_PATH",
     "SEAT_KEY_HEADER",
     "WHOAMI_PATH",
     "AgentBusy",
@@ -77,6 +80,7 @@ _LOGGER = logging.getLogger(__name__)
 WHOAMI_PATH = "/api/v1/hook/whoami"
 DEEPLINK_PATH = "/api/v1/hook/deeplink"
 ENROLL_PATH = "/api/v1/hook/enroll"
+REPORT_PATH = "/api/v1/hook/report"
 SEAT_KEY_HEADER = "X-BM-Seat-Key"
 _MAX_ANSWER_BYTES = 64 * 1024
 
@@ -135,7 +139,7 @@ def canonical_string(method: str, target: str, timestamp: str, nonce: str, body:
     return f"{method}\n{target}\n{timestamp}\n{nonce}\n{digest}"
 
 
-def encode_body(payload: dict[str, str]) -> bytes:
+def encode_body(payload: Mapping[str, object]) -> bytes:
     """Encode a request body as compact, key-sorted UTF-8 JSON."""
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
@@ -270,6 +274,15 @@ class AgentClient:
         if state not in ("pending", "approved"):
             raise AgentUnreachable(f"agent answered enroll with HTTP {answer.status} and no state")
         return str(state)
+
+    def report(self, payload: Mapping[str, object], timeout_s: float) -> None:
+        """POST one failure report, signed by our seat key; raise a typed error if refused."""
+        if self._seat is None:
+            raise ConfigError("failure reports are signed by this PC's seat key")
+        answer = self._signed("POST", f"{self._prefix}{REPORT_PATH}", encode_body(payload),
+                              timeout_s, self._seat)
+        if answer.body.get("status") != "recorded":
+            raise AgentUnreachable(f"agent answered report with HTTP {answer.status}")
 
     def _signed(self, method: str, target: str, body: bytes, timeout_s: float,
                 signer: TokenSigner) -> _Answer:

@@ -6,7 +6,9 @@ registered IP (see ``agent.hook.relay``), directly or through a proxy listed in 
 trusted_proxies`` (``agent.api.deps.client_ip``). ``enroll`` is signed by the café hook
 token; whoami and deeplink by the PC's approved seat key, named in ``X-BM-Seat-Key``
 (``agent.hook.seat_gate``). Refusals answer the contract's status
-and code. 404 ``hook_relay_disabled`` when ``[hook] token_public_key`` is not configured.
+and code. ``report`` (seat key approved or pending) records a failed boot for staff
+(``agent.hook.reports``). 404 ``hook_relay_disabled`` when ``[hook] token_public_key`` is
+not configured.
 Every relay call goes through ``agent.api.hook_gate.gated`` (its own bounded pool, per-server
 and per-address caps, 429 ``busy`` at once when full).
 """
@@ -29,6 +31,7 @@ from agent.api.deps import (
 from agent.api.hook_gate import gated, publish_seat
 from agent.api.schemas import ErrorOut
 from agent.hook.relay import HookRefusal, HookRelay, SignedRequest
+from agent.hook.reports import ERROR_NAMES, MAX_MESSAGE, record_report
 from agent.hook.signing import HEADER_NONCE, HEADER_SEAT_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 __all__ = ["router"]
@@ -45,6 +48,17 @@ _DEEPLINK_BODY = {"requestBody": {"required": True, "content": {"application/jso
 _ENROLL_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"type": "object", "required": ["seat_key"], "properties": {
         "seat_key": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}}}}}
+_REPORT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "object", "additionalProperties": False, "required": [
+        "exit_code", "error", "message", "attempt", "boot_id", "uptime_s", "occurred_at"],
+        "properties": {
+            "exit_code": {"type": "integer", "minimum": 1, "maximum": 8},
+            "error": {"type": "string", "enum": sorted(ERROR_NAMES.values())},
+            "message": {"type": "string", "maxLength": MAX_MESSAGE},
+            "attempt": {"type": "integer", "minimum": 1},
+            "boot_id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "uptime_s": {"type": "number", "minimum": 0},
+            "occurred_at": {"type": "number", "minimum": 0}}}}}}}
 
 
 def _relay(agent: AgentDep) -> HookRelay:
@@ -94,3 +108,12 @@ async def enroll(request: Request, body: RawBody, agent: AgentDep) -> JSONRespon
     call = partial(_relay(agent).enroll, _signed(request, body))
     status, answer = await gated(request, call)
     return JSONResponse(answer, status_code=status)
+
+
+@router.post("/report", openapi_extra=_REPORT_BODY, status_code=202)
+async def report(request: Request, body: RawBody, agent: AgentDep) -> JSONResponse:
+    """Record a failed boot-hook run for the seat's page (seat key approved or pending)."""
+    call = partial(record_report, _relay(agent), _signed(request, body))
+    recorded = await gated(request, call, seat=f"report:{client_ip(request)}")
+    agent.metrics.count_hook_report(recorded.error)
+    return JSONResponse({"status": "recorded"}, status_code=202)

@@ -360,7 +360,8 @@ def _result_text(ctx: Ctx, event: EventRecord) -> str | None:
 
 def _detail_text(detail: Any) -> str:
     parts = []
-    for key, value in dict(detail).items():
+    # A message first: the table cuts long cells (a hook_failure's message is the point).
+    for key, value in sorted(dict(detail).items(), key=lambda item: item[0] != "message"):
         if isinstance(value, dict | list) or value in (None, ""):
             continue
         parts.append(f"{key}={value}")

@@ -13,7 +13,8 @@ for it. Every request is checked in the contract's order (``agent_check_order``)
    neighbour table holds for it equal to the inventory MAC when both are known
    (403 ``forbidden_source``);
 6. whoami and deeplink: the server's approved seat key signed the request (``X-BM-Seat-Key``;
-   agent.hook.seat_gate: 403 ``seat_not_enrolled`` / ``seat_pending`` / ``seat_rejected``);
+   agent.hook.seat_gate: 403 ``seat_not_enrolled`` / ``seat_pending`` / ``seat_rejected``;
+   ``report``, through ``caller``: approved or pending, agent.hook.reports);
    deeplink: DeepLink's device_id equal to the one pinned for the server (409
    ``device_id_changed``). ``enroll`` (café token) records the PC's seat key as pending.
 
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.config import HookSettings
 from agent.errors import (
@@ -73,6 +74,7 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CONFIRM_DEADLINE_S = 20.0  # contract: <= 25 s (the hook waits confirm_s + call_s: 35 s)
 POLL_INTERVAL_S = 0.2
@@ -227,6 +229,16 @@ class HookRelay:
             self._event(server.uuid, "mac_mismatch", "warning",
                         {"reported_macs": macs[:8], "registered_mac": server.mac})
         return server
+
+    def caller(self, request: SignedRequest, parse: Callable[[bytes], T], *,
+               allow_pending: bool = False) -> tuple[Server, SeatKey | None, T]:
+        """Run checks 1-6 for a seat-signed call naming no server: the one at the source IP."""
+        seat = self._verify(request)
+        parsed = parse(request.body)
+        server = self._server_at(request.source_ip, [])
+        self._check_neighbour(server, request.source_ip)
+        self._seats.authorise(server, seat, request.source_ip, allow_pending=allow_pending)
+        return server, seat, parsed
 
     # -- enroll -----------------------------------------------------------------------
 

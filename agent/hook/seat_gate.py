@@ -67,8 +67,9 @@ class SeatGate:
             raise HookRefusal(403, "seat_not_enrolled", _NOT_ENROLLED)
         return seat
 
-    def authorise(self, server: Server, seat: SeatKey | None, source_ip: str) -> None:
-        """Let the request through only with the server's approved seat key."""
+    def authorise(self, server: Server, seat: SeatKey | None, source_ip: str, *,
+                  allow_pending: bool = False) -> None:
+        """Let the request through only with the server's approved (or pending) seat key."""
         if seat is None:
             if self._store.seats.approved(server_id=server.id) is not None:
                 self._event(server.uuid, "seat", "token_refused", {"source_ip": source_ip})
@@ -79,7 +80,7 @@ class SeatGate:
                          "fingerprint": seat.fingerprint})
             raise HookRefusal(403, "forbidden_source",
                               "this seat key is enrolled for another server")
-        if seat.state == SeatState.PENDING:
+        if seat.state == SeatState.PENDING and not allow_pending:
             raise HookRefusal(403, "seat_pending", SEAT_PENDING_MESSAGE)
         if seat.state == SeatState.REJECTED:
             raise HookRefusal(403, "seat_rejected",

@@ -16,6 +16,7 @@ from boot_hooks.errors import ExitCode
 from boot_hooks.relay import (
     DEEPLINK_PATH,
     ENROLL_PATH,
+    REPORT_PATH,
     SEAT_KEY_HEADER,
     WHOAMI_PATH,
     SeatSigner,
@@ -53,7 +54,7 @@ def test_example_seat_key_pair_and_fingerprint():
 def test_enroll_is_signed_by_the_token_and_the_rest_by_the_seat_key():
     assert CONTRACT["signing"]["headers"]["seat_key"] == SEAT_KEY_HEADER
     assert SEAT_KEY_HEADER not in ENDPOINTS["enroll"]["request"]["headers"]
-    for name in ("whoami", "deeplink"):
+    for name in ("whoami", "deeplink", "report"):
         assert ENDPOINTS[name]["request"]["headers"][SEAT_KEY_HEADER] == SEAT["public_key_hex"]
     assert json.loads(ENDPOINTS["enroll"]["request"]["body"]) == {
         "seat_key": SEAT["public_key_hex"]}
@@ -63,9 +64,10 @@ def test_paths():
     assert ENDPOINTS["enroll"]["request"]["target"] == ENROLL_PATH
     assert ENDPOINTS["deeplink"]["request"]["target"] == DEEPLINK_PATH
     assert ENDPOINTS["whoami"]["request"]["target"].split("?")[0] == WHOAMI_PATH
+    assert ENDPOINTS["report"]["request"]["target"] == REPORT_PATH
 
 
-@pytest.mark.parametrize("name", ["deeplink", "enroll"])
+@pytest.mark.parametrize("name", ["deeplink", "enroll", "report"])
 def test_hook_encodes_the_deeplink_body_byte_for_byte(name):
     body = ENDPOINTS[name]["request"]["body"]
     assert encode_body(json.loads(body)) == body.encode("utf-8")
@@ -75,7 +77,7 @@ def test_empty_body_digest():
     assert hashlib.sha256(b"").hexdigest() == CONTRACT["signing"]["empty_body_sha256"]
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll", "report"])
 def test_hook_builds_the_canonical_string_and_signature(name):
     request = ENDPOINTS[name]["request"]
     headers = request["headers"]
@@ -94,7 +96,7 @@ def test_hook_builds_the_canonical_string_and_signature(name):
     assert signed.get(SEAT_KEY_HEADER) == headers.get(SEAT_KEY_HEADER)
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll", "report"])
 def test_example_signature_verifies_as_the_agent_would(name):
     request = ENDPOINTS[name]["request"]
     key = nacl.signing.VerifyKey(bytes.fromhex(signer_for(request)[1]))
@@ -156,3 +158,50 @@ def test_no_real_secret_in_the_contract_file():
     phrase = hashlib.sha256(b"bm-hook contract example token").hexdigest()
     assert TOKEN["seed_hex"] == phrase
     assert SEAT["seed_hex"] == hashlib.sha256(b"bm-hook contract example seat key").hexdigest()
+
+
+# --- version 3: failure reports (boot_hooks/report.py) ------------------------------------
+
+
+def test_version_3_has_the_report_endpoint():
+    assert CONTRACT["version"] == 3
+    report = ENDPOINTS["report"]
+    assert report["request"]["method"] == "POST"
+    assert "approved or pending" in report["request"]["signed_by"]
+    accepted = [r for r in report["responses"] if r["status"] < 300]
+    assert accepted == [report["responses"][0]] and accepted[0]["status"] == 202
+    assert accepted[0]["body"] == {"status": "recorded"}
+
+
+def test_a_report_the_hook_builds_has_exactly_the_contracts_fields():
+    from boot_hooks.config import HookConfig
+    from boot_hooks.errors import DeepLinkDown
+    from boot_hooks.report import FailureReports
+
+    reports = FailureReports(HookConfig(agent_url="http://127.0.0.1:9"), lambda _s: None)
+    built = reports._build(DeepLinkDown("DeepLink SDK not there\nafter 120 s"), 3)
+    example = json.loads(ENDPOINTS["report"]["request"]["body"])
+    assert set(built) == set(example) == set(ENDPOINTS["report"]["request"]["body_fields"])
+    assert (built["exit_code"], built["error"], built["attempt"]) == (4, "deeplink_unreachable", 3)
+    assert built["message"] == "DeepLink SDK not there after 120 s"  # one line
+    for name, value in example.items():
+        assert type(built[name]) is type(value) or {type(built[name]), type(value)} <= {int, float}
+
+
+def test_every_exit_code_name_is_a_report_error():
+    text = ENDPOINTS["report"]["request"]["body_fields"]["error"]
+    for code in ExitCode:
+        if code != ExitCode.OK:
+            assert f"{code.name.lower()} ({int(code)})" in text
+
+
+@pytest.mark.parametrize("example", [r for r in ENDPOINTS["report"]["responses"]
+                                     if r["status"] >= 400])
+def test_report_refusals_map_to_keep_or_drop(example):
+    """400: the report itself is bad (dropped); anything else: kept for the next flush."""
+    from boot_hooks.errors import ConfigError
+
+    exc = _error_for(_Answer(example["status"], example["body"], None))
+    dropped = isinstance(exc, ConfigError)
+    assert dropped == (example["status"] == 400)
+    assert ("drop" in example["hook"]) == dropped

@@ -67,7 +67,17 @@
     ]);
   }
 
-  function renderDeepLink(dl) {
+  /** The newest boot-hook failure report since the last confirmed rotation, or null. */
+  function lastBootFailure(dl, events) {
+    var since = dl && dl.last_rotated_at || 0;
+    for (var i = 0; i < events.length; i++) {
+      if (events[i].action === "hook_failure") return events[i].ts > since ? events[i] : null;
+    }
+    return null;
+  }
+
+  function renderDeepLink(dl, events) {
+    var failure = lastBootFailure(dl, events || []);
     var dup = dl && dl.duplicate_with && dl.duplicate_with.length;
     var st = dl ? BM.deeplinkState(dl.freshness, dl.last_result, dl.last_rotated_at, dup) : BM.deeplinkState("unknown");
     facts(document.getElementById("deeplink"), [
@@ -78,7 +88,10 @@
       [t("ui.last_boot_seen"), dl && dl.last_boot_seen_at ? BM.stamp(dl.last_boot_seen_at) : t("ui.never")],
       dup ? [t("ui.warning"), t("ui.duplicate_device_id", {device_id: dl.device_id,
         count: dl.duplicate_with.length + 1}) + ": " + dl.duplicate_with.join(", ")] : null,
-      dl && dl.last_error ? [t("ui.error"), dl.last_error] : null
+      dl && dl.last_error ? [t("ui.error"), dl.last_error] : null,
+      failure ? [t("ui.last_boot_failure"), el("span", {class: "res-failed", id: "boot-failure",
+        text: BM.stamp(failure.ts) + " · " + BM.tOr("result." + failure.result, failure.result) +
+          " · " + BMEvents.hookFailureText(failure)})] : null
     ]);
   }
 
@@ -113,7 +126,7 @@
     BM.setServerNow(d.now);
     renderState(d);
     renderFacts(d);
-    renderDeepLink(d.deeplink);
+    renderDeepLink(d.deeplink, d.events);
     renderHistory(d.history || []);
     renderEvents(d.events || []);
   }

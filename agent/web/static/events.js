@@ -25,6 +25,7 @@ var BMEvents = (function () {
 
   function resultClass(e) {
     if (e.kind === "verdict") return "";
+    if (e.action === "hook_failure") return "res-failed";
     if (e.verified === true) return "res-verified";
     if (e.result === "unverified" || (e.verified === false && e.result === "ok")) return "res-unverified";
     if (FAILED.test(e.result || "")) return "res-failed";
@@ -46,8 +47,25 @@ var BMEvents = (function () {
     return bits.length ? t("ui.read_back", {state: bits.join(" · ")}) : "";
   }
 
+  function duration(s) {
+    if (typeof s !== "number") return "?";
+    if (s < 120) return Math.round(s) + " s";
+    return s < 7200 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h";
+  }
+
+  /** A failed boot-hook run the PC reported (agent.hook.reports): its own message, as sent. */
+  function hookFailureText(e) {
+    var d = e.detail || {};
+    var text = t("ui.hook_failure_detail", {exit_code: d.exit_code, attempt: d.attempt,
+      uptime: duration(d.uptime_s), message: d.message || ""});
+    if (d.seat_state === "pending") text += " · " + t("ui.seat_pending_report", {seat: d.seat || "?"});
+    if (d.repeats) text += " · repeats=" + d.repeats;
+    return text;
+  }
+
   function detailText(e) {
     var d = e.detail || {};
+    if (e.action === "hook_failure") return hookFailureText(e);
     if (e.kind === "verdict") {
       var prev = d.previous ? BM.verdictLabel(d.previous) : "—";
       var why = (d.reasons || []).map(function (r) { return BM.tOr("reason." + r, r); }).join("; ");
@@ -138,5 +156,5 @@ var BMEvents = (function () {
   }
 
   if (document.body.getAttribute("data-page") === "audit") auditPage();
-  return {row: function (e) { return row(e, false); }};
+  return {row: function (e) { return row(e, false); }, hookFailureText: hookFailureText};
 })();

@@ -169,7 +169,7 @@ def test_public_key_file(tmp_path: Path, keys: tuple[Secret, str]) -> None:
 CONTRACT = json.loads((Path(__file__).parents[3] / "contract" / "hook_relay.json").read_text())
 
 
-@pytest.mark.parametrize("endpoint", ["deeplink", "whoami", "enroll"])
+@pytest.mark.parametrize("endpoint", ["deeplink", "whoami", "enroll", "report"])
 def test_contract_examples_verify(store: Store, clock: Clock, endpoint: str) -> None:
     request = CONTRACT["endpoints"][endpoint]["request"]
     # whoami and deeplink are signed by the PC's seat key (named in X-BM-Seat-Key).

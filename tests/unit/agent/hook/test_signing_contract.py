@@ -44,7 +44,7 @@ def verify(v, request, **override):
                     signature=headers["X-BM-Signature"])
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll", "report"])
 def test_canonical_string_is_the_contracts(name):
     request = ENDPOINTS[name]["request"]
     headers = request["headers"]
@@ -54,7 +54,7 @@ def test_canonical_string_is_the_contracts(name):
     assert built == request["canonical_string"].encode("utf-8")
 
 
-@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll"])
+@pytest.mark.parametrize("name", ["deeplink", "whoami", "enroll", "report"])
 def test_contract_example_verifies_once_then_is_a_replay(store, name):
     request = ENDPOINTS[name]["request"]
     v = verifier(store, int(request["headers"]["X-BM-Timestamp"]) + 5, request)
