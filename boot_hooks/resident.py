@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from boot_hooks.config import HookConfig, ServiceSettings, load_config
 from boot_hooks.errors import ConfigError, ExitCode, HookError, StateUnavailable
 from boot_hooks.logs import SecretFilter, attach_rotating_log, mask_device_id
+from boot_hooks.report import FailureReports
 from boot_hooks.retry import Backoff
 from boot_hooks.state import HookState, open_state
 
@@ -299,7 +300,7 @@ def build_loop(config: HookConfig, secret_filter: SecretFilter,
                stop: threading.Event) -> ResidentLoop:
     """Wire the resident loop: one attempt, the status sink, the failure reports."""
     keeper = StateKeeper(config, secret_filter)
-    reports: FailureSink = NoReports()
+    reports: FailureSink = FailureReports(config, secret_filter.add)
     return ResidentLoop(lambda: rotate_once(config, secret_filter.add, keeper.current()),
                         reports=reports, state=keeper, settings=config.service, stop=stop)
 

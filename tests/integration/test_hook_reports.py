@@ -2,7 +2,7 @@
 ``bm-agent serve``, over real HTTP from each PC's 127.0.0.N.
 
 PCs: pc-41 (approved seat key), pc-42 (pending seat key), pc-43 (approved, another PC),
-pc-44 (its hook's first real rotation fails).
+pc-44 (its hook's first real rotation fails), pc-45 (its resident hook keeps failing).
 No node is needed: a report names no server (it is the one at the source IP) and the agent
 never calls the node for it. The hook side (boot_hooks.report.FailureReports) sends
 through the real AgentClient: after a real failed rotation, with the agent down and back,
@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ from tests.support.seats import enroll_seat, hook_request, new_seat_seed, provis
 CONTRACT = json.loads((Path(__file__).parents[1] / "contract" / "hook_relay.json").read_text())
 EXAMPLE = json.loads(CONTRACT["endpoints"]["report"]["request"]["body"])
 PCS = {"pc-41": "127.0.0.41", "pc-42": "127.0.0.42", "pc-43": "127.0.0.43",
-       "pc-44": "127.0.0.44"}
+       "pc-44": "127.0.0.44", "pc-45": "127.0.0.45"}
 NOBODY_IP = "127.0.0.49"
 
 
@@ -211,6 +212,7 @@ def test_a_failed_rotation_leaves_an_event(cafe, tmp_path):
     """The real agent-mode rotation fails (pc-44 has no node_id yet: whoami answers 503),
     as the resident loop would see it; its report lands on pc-44's page."""
     from boot_hooks.agent_flow import run_agent
+    from boot_hooks.state import open_state
 
     agent = cafe["agent"]
     seed = provision_seat(agent, "pc-44", PCS["pc-44"])
@@ -220,7 +222,7 @@ def test_a_failed_rotation_leaves_an_event(cafe, tmp_path):
     secrets_seen = []
     reports = FailureReports(config, secrets_seen.append)
     with pytest.raises(HookError) as failed:
-        run_agent(config, secrets_seen.append)
+        run_agent(config, secrets_seen.append, open_state(config))
     reports.record(failed.value, 1)
     assert reports.flush(10) == 1 and reports.queued == 0
     [event] = failures(agent, "pc-44")
@@ -281,3 +283,39 @@ def test_an_agent_that_never_answers_cannot_hold_the_flush_past_its_timeout(tmp_
         elapsed = time.monotonic() - started
     assert reports.queued == 1
     assert elapsed < 2.5, elapsed
+
+
+def test_resident_hook_reports_each_failed_boot_attempt(cafe, spawn, tmp_path):
+    """The real ``bm-hook --resident`` in agent mode: pc-45 has no node_id yet, so every
+    attempt fails; the failures reach the agent while the hook keeps retrying, with the
+    PC's state dir (status.json) on its own disk."""
+    from tests.support.hook_run import write_hook_config
+
+    agent = cafe["agent"]
+    seed = provision_seat(agent, "pc-45", PCS["pc-45"])
+    before = len(failures(agent, "pc-45"))
+    state_dir = tmp_path / "state"
+    config = write_hook_config(tmp_path / "hook.toml", {
+        "agent": {"url": agent.url, "token_key_file": write_key(tmp_path / "t", agent.hook_seed),
+                  "seat_key_file": write_key(tmp_path / "seat.key", seed),
+                  "source_ip": PCS["pc-45"]},
+        "deadlines": {"node_s": 0.5, "deeplink_s": 0.5, "confirm_s": 1, "call_s": 0.5},
+        "service": {"retry_s": 0.001, "slow_retry_s": 0.5},
+        "state": {"dir": str(state_dir)},
+    })
+    hook = spawn(python_module("boot_hooks", "--resident", "--config", config), name="resident")
+    agent.wait_for(lambda: len(failures(agent, "pc-45")) > before, 30,
+                   "a hook_failure event from the resident hook")
+    status = json.loads((state_dir / "status.json").read_text())
+    assert status["result"] == "retrying" and status["attempt"] >= 1
+    new = failures(agent, "pc-45")
+    [event] = new[: len(new) - before]  # one row a minute per error: the first attempt's
+    # No node_id yet: the agent answers whoami 503 (no node to ask) or "not connected".
+    assert event["result"] in ("node_unreachable", "deeplink_unreachable")
+    assert ExitCode(event["detail"]["exit_code"]).name.lower() == event["result"]
+    assert event["detail"]["attempt"] == 1 and event["detail"]["message"]
+    assert event["detail"]["seat_state"] == "approved"
+    os.kill(hook.pid, signal.SIGTERM)
+    assert hook.popen.wait(10) == 0
+    log = (state_dir / "bm-hook.log").read_text()
+    assert "attempt 1 failed" in log and seed not in log
