@@ -55,7 +55,7 @@ from agent.monitor.crosscheck import (
 )
 from agent.monitor.login_guard import AuthGuard
 from agent.monitor.reader import Checker, Observation, reading_record
-from agent.monitor.rentals import RentalsFile
+from agent.monitor.rental_source import rental_source
 from agent.store import Store
 from baremetal.dbc.client import Client
 from baremetal.ipmi.client import BmcClient
@@ -144,7 +144,7 @@ class Monitor:
                                 dbc_path_probe=check.dbc_path_probe, client_node=client_node,
                                 manager_id=manager_id, ipmitool=ipmitool, metrics=metrics,
                                 clock=clock)
-        self._rentals = RentalsFile(check.rentals_file) if check.rentals_file else None
+        self._rentals = rental_source(settings)
         self._auth_guard = AuthGuard(hold_s=check.auth_retry_after_s)
         self._pass_lock = threading.Lock()
         self._stop = threading.Event()

@@ -182,11 +182,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, self.server.reply(body))
 
     def _send(self, status: int, data: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (its deadline passed)
 
 
 class ChainSimServer(ThreadingHTTPServer):
@@ -197,6 +200,13 @@ class ChainSimServer(ThreadingHTTPServer):
     def __init__(self, host: str, port: int, state: ChainState) -> None:
         self.state = state
         super().__init__((host, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a client that hung up at debug level; anything else as socketserver does."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            _LOGGER.debug("chain-sim: client %s hung up", client_address)
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
