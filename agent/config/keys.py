@@ -285,6 +285,9 @@ KEYS: tuple[Key, ...] = (
        "How long a server's rental state from the chain is reused. When the chain cannot be\n"
        "asked, the last answer is used, marked stale with its age; with none, rentals_file.",
        30.0),
+    _k("chain", "verify_tls", _bool, "true or false",
+       "Check the chain hosts' HTTPS certificates (the DBC node itself does not). Turn off\n"
+       "only for a host with a self-signed certificate you trust.", True),
     _k("actions", "verify_deadline_s", _number(float, 1, 3600), "seconds, 1 to 3600",
        "How long an action's read-back waits for the new state before 'unverified'.", 30.0),
     _k("actions", "verify_interval_s", _number(float, 0.05, 60), "seconds, below the deadline",

@@ -155,6 +155,7 @@ class ChainSettings:
     core_conf: Path | None = None
     timeout_s: float = 3.0
     ttl_s: float = 30.0
+    verify_tls: bool = True
 
 
 @dataclass(frozen=True)

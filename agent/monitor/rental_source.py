@@ -100,7 +100,8 @@ def rental_source(settings: Settings) -> RentalSource | None:
     if hosts:
         try:
             client = ChainClient(hosts, timeout_s=settings.chain.timeout_s,
-                                 methods=Methods.for_conf(conf.terminating_rental))
+                                 methods=Methods.for_conf(conf.terminating_rental),
+                                 verify_tls=settings.chain.verify_tls)
         except InvalidInput as exc:  # a bad dbc_chain_domain line in core.conf
             _LOGGER.warning("DBC chain off: %s", exc)
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -71,6 +72,11 @@ class ChainClient:
         self.timeout_s = timeout_s
         self.methods = methods or Methods()
         self._verify = verify_tls
+        if not verify_tls:
+            # Said once here, not by urllib3 on every call (process-wide filter).
+            _LOGGER.warning("chain hosts' TLS certificates are not checked: %s",
+                            ", ".join(self.hosts))
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self._lock = threading.Lock()
         self._preferred = self.hosts[0]
         self._session = session or requests.Session()

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -197,9 +198,14 @@ class ChainSimServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, state: ChainState) -> None:
+    def __init__(self, host: str, port: int, state: ChainState,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.state = state
+        self.scheme = "https" if tls else "http"
         super().__init__((host, port), _Handler)
+        if tls is not None:  # the handshake runs in the request's thread, not in accept()
+            self.socket = tls.wrap_socket(self.socket, server_side=True,
+                                          do_handshake_on_connect=False)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log a client that hung up at debug level; anything else as socketserver does."""
@@ -210,9 +216,9 @@ class ChainSimServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of this listener."""
+        """``http(s)://host:port`` of this listener."""
         host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def start(self) -> threading.Thread:
         """Serve in a daemon thread."""

@@ -213,3 +213,24 @@ def test_verify_window_through_committee_ops(chain_sim):
     client = ChainClient([chain_sim.url])
     assert client.in_verify_time(NODE, RENTER)
     assert not client.in_verify_time(NODE, "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty")
+
+
+def test_https_host_certificate_is_verified(tmp_path):
+    import ssl
+
+    from agent.tls import make_self_signed
+    from baremetal.emulator.chain_sim import ChainSimServer, ChainState
+
+    make_self_signed(tmp_path / "c.crt", tmp_path / "c.key", ["127.0.0.1"])
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "c.crt", tmp_path / "c.key")
+    server = ChainSimServer("127.0.0.1", free_port(), ChainState(current_block=77), tls=tls)
+    server.start()
+    try:
+        assert server.url.startswith("https://")
+        with pytest.raises(ChainUnreachable, match="SSLError"):
+            ChainClient([server.url], timeout_s=2.0).current_block()
+        # the node itself never verifies (docs/protocol.md §14.1): verify_tls=False does as it does
+        assert ChainClient([server.url], verify_tls=False).current_block() == 77
+    finally:
+        server.stop()

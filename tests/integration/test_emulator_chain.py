@@ -4,6 +4,7 @@ the agent's chain client reads the same simulator: one truth (docs/protocol.md Â
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -12,6 +13,8 @@ from baremetal import signing
 from baremetal.chain import ChainClient, ChainRentals
 from tests.support.chain import rented
 from tests.support.emulator import bm_post, register_servers, start_emulator
+from tests.support.ports import free_port
+from tests.support.procs import python_module
 
 PREFIX = "check authority failed: "
 
@@ -133,3 +136,41 @@ def test_idle_timer_powers_off_after_rent_end_on_chain(spawn, tmp_path, chain_si
         time.sleep(0.1)
     time.sleep(1.5)
     assert live.power() == "on"
+
+
+def test_emulator_runs_the_simulator_on_its_rentals_file(spawn, tmp_path):
+    sim_port = free_port()
+    emu = start_emulator(spawn, tmp_path, deeplink=False,
+                         extra_args=["--chain-sim-listen", f"127.0.0.1:{sim_port}"])
+    chain_url = f"http://127.0.0.1:{sim_port}"
+    assert f"chain={chain_url}" in emu.log()
+    node_id = register_servers(emu, [_server("f")])["f"]
+    wallet, key = _renter()
+    emu.set_rentals(rented(node_id, wallet, rent_end=50, block=49))
+    reply = bm_post(emu.client_url, "/deeplink", {
+        "peer_nodes_list": [node_id], "additional": {}, **_renter_fields(wallet, key)})
+    assert reply.json()["errcode"] == 1  # authority passed: rented on the (simulated) chain
+    agent_view = ChainRentals(ChainClient([chain_url]), ttl_s=0.0)
+    assert agent_view.rental(node_id).status == "rented"
+    emu.set_rentals(rented(node_id, wallet, rent_end=50, block=51))
+    assert agent_view.rental(node_id).status == "rent_ended"
+    reply = bm_post(emu.client_url, "/deeplink", {
+        "peer_nodes_list": [node_id], "additional": {}, **_renter_fields(wallet, key)})
+    assert reply.json()["message"] == PREFIX + "wallet not rented"
+
+
+def test_chain_sim_command_serves_a_state_file(spawn, tmp_path):
+    state = tmp_path / "chain.json"
+    state.write_text(json.dumps({"current_block": 7, "machines": {"ab12": {"status": "online"}}}))
+    port = free_port()
+    proc = spawn(python_module("baremetal.emulator.chain_sim", "--listen", f"127.0.0.1:{port}",
+                               "--state", str(state)), name="chain-sim")
+    deadline = time.monotonic() + 15
+    while "bm-chain-sim ready" not in proc.log():
+        assert proc.alive() and time.monotonic() < deadline, proc.log()
+        time.sleep(0.02)
+    client = ChainClient([f"http://127.0.0.1:{port}"])
+    assert (client.current_block(), client.machine_status("ab12")) == (7, "online")
+    state.write_text(json.dumps({"current_block": 8, "machines": {"ab12": {
+        "status": "rented", "renter": "5x"}}}))
+    assert (client.current_block(), client.machine_status("ab12")) == (8, "rented")

@@ -30,6 +30,7 @@ def test_defaults_chain_off_without_core_conf(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     assert (settings.chain.hosts, settings.chain.core_conf) == ((), None)
     assert (settings.chain.timeout_s, settings.chain.ttl_s) == (3.0, 30.0)
+    assert settings.chain.verify_tls is True
     assert chain_hosts(settings)[0] == ()
     assert rental_source(settings) is None  # neither chain nor rentals file
 
@@ -52,12 +53,14 @@ def test_hosts_from_core_conf_beside_node_dat(tmp_path: Path) -> None:
 def test_configured_hosts_win_over_core_conf(tmp_path: Path) -> None:
     (tmp_path / "core.conf").write_text(CORE_CONF)
     settings = _settings(tmp_path, '[chain]\nhosts = ["http://127.0.0.1:9944"]\n'
-                                   'core_conf = "core.conf"\ntimeout_s = 1.5\nttl_s = 0\n')
+                                   'core_conf = "core.conf"\ntimeout_s = 1.5\nttl_s = 0\n'
+                                   "verify_tls = false\n")
     assert settings.chain.core_conf == tmp_path / "core.conf"
     source = rental_source(settings)
     assert source is not None and source.chain is not None
     assert source.chain.client.hosts == ("http://127.0.0.1:9944/",)
     assert (source.chain.client.timeout_s, source.chain.ttl_s) == (1.5, 0.0)
+    assert settings.chain.verify_tls is False
 
 
 def test_hosts_from_environment_comma_separated(tmp_path: Path) -> None:
