@@ -64,9 +64,10 @@ class RentalState:
         return None
 
 
-def _rented_state(client: ChainClient, node_id: str, raw: str, now: float) -> RentalState:
+def _rented_state(client: ChainClient, node_id: str, raw: str, now: float,
+                  current_block: Callable[[], int]) -> RentalState:
     renter, rent_end = client.current_renter(node_id)
-    block = client.current_block()
+    block = current_block()
     ended = rent_end > 0 and block > rent_end
     end_at = now + (rent_end - block) * BLOCK_TIME_S if rent_end > 0 else None
     return RentalState(
@@ -76,10 +77,12 @@ def _rented_state(client: ChainClient, node_id: str, raw: str, now: float) -> Re
         fetched_at=now)
 
 
-def rental_from_chain(client: ChainClient, node_id: str, now: float) -> RentalState:
+def rental_from_chain(client: ChainClient, node_id: str, now: float,
+                      current_block: Callable[[], int] | None = None) -> RentalState:
     """Ask the chain what the node's idle timer asks; raise ``ChainError`` if it cannot.
 
     A machine the chain does not know (``result: null``) is ``unknown``, not an error.
+    ``current_block`` may supply a shared (cached) block number.
     """
     try:
         raw = client.machine_status(node_id)
@@ -87,7 +90,7 @@ def rental_from_chain(client: ChainClient, node_id: str, now: float) -> RentalSt
         return RentalState(status=UNKNOWN, fetched_at=now)
     category = machine_category(raw)
     if category == MachineStatus.RENTED:
-        return _rented_state(client, node_id, raw, now)
+        return _rented_state(client, node_id, raw, now, current_block or client.current_block)
     status = {MachineStatus.ONLINE: ONLINE, MachineStatus.VERIFY: VERIFY}.get(category, UNKNOWN)
     return RentalState(status=status, machine_status=raw, fetched_at=now)
 
@@ -106,6 +109,7 @@ class ChainRentals:
         self._cache: dict[str, RentalState] = {}
         self._down_until = 0.0
         self._last_error: ChainError | None = None
+        self._block: tuple[int, float] | None = None
 
     def rental(self, node_id: str) -> RentalState:
         """Return the machine's state: fresh, cached, or stale (marked); else raise ChainError."""
@@ -119,7 +123,7 @@ class ChainRentals:
         if down and last_error is not None:
             return self._stale_or_raise(node_id, now, last_error)
         try:
-            state = rental_from_chain(self.client, node_id, now)
+            state = rental_from_chain(self.client, node_id, now, self._current_block)
         except ChainError as exc:
             with self._lock:
                 self._down_until = self._clock() + self.retry_after_s
@@ -129,6 +133,17 @@ class ChainRentals:
             self._cache[node_id] = state
             self._down_until, self._last_error = 0.0, None
         return state
+
+    def _current_block(self) -> int:
+        # One block lasts BLOCK_TIME_S: a pass over many machines asks for it once.
+        now = self._clock()
+        with self._lock:
+            if self._block is not None and now - self._block[1] < min(self.ttl_s, BLOCK_TIME_S):
+                return self._block[0]
+        block = self.client.current_block()
+        with self._lock:
+            self._block = (block, now)
+        return block
 
     def _stale_or_raise(self, node_id: str, now: float, error: ChainError) -> RentalState:
         with self._lock:
