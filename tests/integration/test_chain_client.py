@@ -234,3 +234,14 @@ def test_https_host_certificate_is_verified(tmp_path):
         assert ChainClient([server.url], verify_tls=False).current_block() == 77
     finally:
         server.stop()
+
+
+def test_one_block_call_per_block_time_for_many_machines(chain_sim):
+    machines = {f"{i:02x}" * 32: {"status": "rented", "renter": RENTER, "rent_end": 2000}
+                for i in range(5)}
+    chain_sim.state.load({"current_block": 1000, "machines": machines})
+    rentals = _rentals(chain_sim)
+    assert {rentals.rental(node).status for node in machines} == {"rented"}
+    methods = [json.loads(r)["method"] for r in chain_sim.state.requests]
+    assert methods.count("chain_getBlock") == 1
+    assert methods.count("onlineProfile_getMachineInfo") == 5
