@@ -280,7 +280,7 @@ KEYS: tuple[Key, ...] = (
        example="/opt/dbc/dbc_baremetal_node/conf/core.conf"),
     _k("chain", "timeout_s", _number(float, 0.1, 60), "seconds, 0.1 to 60",
        "Deadline of one chain call, all hosts together. While the chain is down, it is asked\n"
-       "again after ttl_s (at most 30 s): a pass costs one deadline, not one per server.", 3.0),
+       "again after ttl_s (5 to 30 s): a pass costs one deadline, not one per server.", 3.0),
     _k("chain", "ttl_s", _number(float, 0, 86400), "seconds, 0 to 86400",
        "How long a server's rental state from the chain is reused. When the chain cannot be\n"
        "asked, the last answer is used, marked stale with its age; with none, rentals_file.",

@@ -55,7 +55,7 @@ from agent.monitor.crosscheck import (
 )
 from agent.monitor.login_guard import AuthGuard
 from agent.monitor.reader import Checker, Observation, reading_record
-from agent.monitor.rental_source import rental_source
+from agent.monitor.rental_source import RentalSource, rental_source
 from agent.store import Store
 from baremetal.dbc.client import Client
 from baremetal.ipmi.client import BmcClient
@@ -151,6 +151,11 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._random = random.Random()  # noqa: S311 - jitter, not security
         self.last_pass: PassReport | None = None
+
+    @property
+    def rentals(self) -> RentalSource | None:
+        """The rental source (chain, then rentals file); None when neither is configured."""
+        return self._rentals
 
     # --- loop --------------------------------------------------------------------------
 

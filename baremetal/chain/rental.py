@@ -103,7 +103,9 @@ class ChainRentals:
                  clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.ttl_s = ttl_s
-        self.retry_after_s = min(ttl_s, 30.0) if retry_after_s is None else retry_after_s
+        if retry_after_s is None:
+            retry_after_s = min(max(ttl_s, 5.0), 30.0)
+        self.retry_after_s = retry_after_s
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: dict[str, RentalState] = {}

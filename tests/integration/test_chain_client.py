@@ -245,3 +245,14 @@ def test_one_block_call_per_block_time_for_many_machines(chain_sim):
     methods = [json.loads(r)["method"] for r in chain_sim.state.requests]
     assert methods.count("chain_getBlock") == 1
     assert methods.count("onlineProfile_getMachineInfo") == 5
+
+
+def test_chain_down_pass_over_many_machines_costs_one_deadline(chain_sim):
+    chain_sim.state.delay_s = 3.0
+    rentals = _rentals(chain_sim, ttl_s=0.0, timeout_s=0.4)  # retry window: 5 s at least
+    started = time.monotonic()
+    for i in range(10):
+        with pytest.raises(ChainUnreachable):
+            rentals.rental(f"{i:02x}" * 32)
+    assert time.monotonic() - started < 0.8
+    assert len(chain_sim.state.requests) == 1
