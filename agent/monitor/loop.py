@@ -273,9 +273,11 @@ class Monitor:
         now = self._clock()
         results: list[CheckResult] = []
         checks: list[ServerCheck] = []
+        rented = self._rentals.rented_many([c.node_id for c in creds]) if self._rentals else {}
         for cred in creds:
             obs = observations[cred.server_id]
-            expectation = self._expectation(cred, intents.get(cred.server_id), now)
+            expectation = self._expectation(cred, intents.get(cred.server_id), now,
+                                            rented.get(cred.node_id or ""))
             prior = priors.get(cred.server_id)
             judgement = judge(obs.reading, expectation,
                               Prior(prior.verdict, prior.discrepant_passes) if prior else Prior(),
@@ -289,8 +291,7 @@ class Monitor:
         return results, checks
 
     def _expectation(self, cred: ServerCredentials, intent: ServerIntent | None,
-                     now: float) -> Expectation:
-        rented = self._rentals.rented(cred.node_id) if self._rentals else None
+                     now: float, rented: bool | None) -> Expectation:
         if intent is None:
             return Expectation(rented=rented)
         stamps = [t for t in (intent.power_at, intent.boot_at) if t is not None]

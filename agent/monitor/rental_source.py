@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from agent.config.settings import Settings
@@ -34,6 +36,7 @@ from baremetal.errors import InvalidInput
 __all__ = ["RentalSource", "chain_hosts", "rental_source"]
 
 _LOGGER = logging.getLogger(__name__)
+_PARALLEL = 8  # chain calls in flight during one monitor pass
 
 
 class RentalSource:
@@ -65,6 +68,14 @@ class RentalSource:
         if self.rentals_file is not None:
             return self.rentals_file.rented(node_id)
         return None
+
+    def rented_many(self, node_ids: Iterable[str | None]) -> dict[str, bool | None]:
+        """Answer ``rented`` for many servers, asking the chain for up to 8 at once."""
+        wanted = sorted({n for n in node_ids if n})
+        if self.chain is None or len(wanted) < 2:
+            return {n: self.rented(n) for n in wanted}
+        with ThreadPoolExecutor(max_workers=_PARALLEL, thread_name_prefix="chain") as pool:
+            return dict(zip(wanted, pool.map(self.rented, wanted), strict=True))
 
     def _note(self, *, down: bool, error: object) -> None:
         with self._lock:

@@ -169,6 +169,7 @@ def _machine_info(status: str) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     server: ChainSimServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
 
     def log_message(self, format: str, *args: Any) -> None:
         _LOGGER.debug("chain-sim %s", format % args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -65,3 +66,15 @@ def test_monitor_reads_rentals_from_the_chain(chain_sim, ipmi_sim, rig_factory) 
     assert by_uuid["ended"].verdict == Verdict.EXPECTED_OFF
     assert by_uuid["ended"].reasons == ("idle_power_off",)
     assert by_uuid["live"].verdict != Verdict.EXPECTED_OFF
+
+
+def test_a_pass_asks_the_chain_for_many_servers_at_once(chain_sim) -> None:
+    machines = {f"{i:02x}" * 32: {"status": "online"} for i in range(16)}
+    chain_sim.state.load({"current_block": 10, "machines": machines})
+    chain_sim.state.delay_s = 0.2
+    source = RentalSource(ChainRentals(ChainClient([chain_sim.url]), ttl_s=30.0), None)
+    started = time.monotonic()
+    answers = source.rented_many([*machines, None, ""])
+    elapsed = time.monotonic() - started
+    assert answers == dict.fromkeys(machines, False)
+    assert elapsed < 16 * 0.2 / 2  # 8 at a time: about 0.4 s, not 3.2 s
