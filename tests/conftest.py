@@ -10,7 +10,8 @@ import pytest
 from tests.support.procs import Proc
 
 # Fixture modules contributed by each area of the suite.
-pytest_plugins = ["tests.support.emulator", "tests.support.bmc", "tests.support.agentproc"]
+pytest_plugins = ["tests.support.emulator", "tests.support.bmc", "tests.support.agentproc",
+                  "tests.support.chain"]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from agent.api.proxies import parse_networks
 from agent.errors import ConfigError, TlsConfigError
+from baremetal.chain.hosts import host_url
+from baremetal.errors import InvalidInput
 
 __all__ = ["HEADER", "KEYS", "BadValue", "Key", "check_relations", "names_in", "split_listen",
            "toml_literal"]
@@ -167,6 +169,21 @@ def _networks(value: Any, from_env: bool, _base: Path) -> tuple[Any, ...]:
         raise BadValue(str(exc)) from None
 
 
+def _chain_hosts(value: Any, _env: bool, _base: Path) -> tuple[str, ...]:
+    if isinstance(value, str):
+        entries = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        entries = [v.strip() for v in value if v.strip()]
+    else:
+        raise BadValue(f"{value!r} is not a list of host[:port] or http(s) URLs")
+    for entry in entries:
+        try:
+            host_url(entry)
+        except InvalidInput as exc:
+            raise BadValue(str(exc)) from None
+    return tuple(entries)
+
+
 def _k(section: str, name: str, converter: Converter, expected: str, doc: str,
        default: Any = None, *, required: bool = False, example: Any = None) -> Key:
     return Key(section, name, converter, expected, tuple(doc.split("\n")), default,
@@ -252,6 +269,25 @@ KEYS: tuple[Key, ...] = (
        "servers are rented, so an idle one powered off by DBC's timer reads expected_off.\n"
        "Unset: rental state unknown, and an idle power-off is not told apart.",
        example="rentals.json"),
+    _k("chain", "hosts", _chain_hosts, "a list of host[:port] or http(s) URLs",
+       "DBC chain JSON-RPC hosts asked for rental state (the node's JSON-RPC calls, tried in\n"
+       "turn; host[:port] is HTTPS, port 443 by default). Env: comma-separated.\n"
+       "Empty (default): the dbc_chain_domain lines of core_conf; none there: chain off,\n"
+       "and rental state comes from [check] rentals_file alone.", ()),
+    _k("chain", "core_conf", _path(True), "a file path, or empty for the default",
+       "The DBC node's conf/core.conf, read for dbc_chain_domain and chain_additional_field.\n"
+       "Empty: conf/core.conf beside the directory of [node] node_dat, if it exists.",
+       example="/opt/dbc/dbc_baremetal_node/conf/core.conf"),
+    _k("chain", "timeout_s", _number(float, 0.1, 60), "seconds, 0.1 to 60",
+       "Deadline of one chain call, all hosts together. While the chain is down, it is asked\n"
+       "again after ttl_s (5 to 30 s): a pass costs one deadline, not one per server.", 3.0),
+    _k("chain", "ttl_s", _number(float, 0, 86400), "seconds, 0 to 86400",
+       "How long a server's rental state from the chain is reused. When the chain cannot be\n"
+       "asked, the last answer is used, marked stale with its age; with none, rentals_file.",
+       30.0),
+    _k("chain", "verify_tls", _bool, "true or false",
+       "Check the chain hosts' HTTPS certificates (the DBC node itself does not). Turn off\n"
+       "only for a host with a self-signed certificate you trust.", True),
     _k("actions", "verify_deadline_s", _number(float, 1, 3600), "seconds, 1 to 3600",
        "How long an action's read-back waits for the new state before 'unverified'.", 30.0),
     _k("actions", "verify_interval_s", _number(float, 0.05, 60), "seconds, below the deadline",

@@ -45,6 +45,7 @@ __all__ = [
     "ActionsSettings",
     "ApiSettings",
     "AuthSettings",
+    "ChainSettings",
     "CheckSettings",
     "HookSettings",
     "LogSettings",
@@ -147,6 +148,17 @@ class CheckSettings:
 
 
 @dataclass(frozen=True)
+class ChainSettings:
+    """[chain]: the DBC chain asked for rental state (off when no host is known)."""
+
+    hosts: tuple[str, ...] = ()
+    core_conf: Path | None = None
+    timeout_s: float = 3.0
+    ttl_s: float = 30.0
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
 class ActionsSettings:
     """[actions]: staff power and boot actions."""
 
@@ -221,13 +233,14 @@ class Settings:
     log: LogSettings
     retention: RetentionSettings
     config_file: Path | None = field(default=None)
+    chain: ChainSettings = field(default_factory=ChainSettings)
 
 
 _SECTIONS: dict[str, type] = {
     "node": NodeSettings, "store": StoreSettings, "secrets": SecretsSettings,
     "api": ApiSettings, "check": CheckSettings, "actions": ActionsSettings,
     "hook": HookSettings, "auth": AuthSettings, "ui": UiSettings, "log": LogSettings,
-    "retention": RetentionSettings,
+    "retention": RetentionSettings, "chain": ChainSettings,
 }
 
 

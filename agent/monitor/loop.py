@@ -55,7 +55,7 @@ from agent.monitor.crosscheck import (
 )
 from agent.monitor.login_guard import AuthGuard
 from agent.monitor.reader import Checker, Observation, reading_record
-from agent.monitor.rentals import RentalsFile
+from agent.monitor.rental_source import RentalSource, rental_source
 from agent.store import Store
 from baremetal.dbc.client import Client
 from baremetal.ipmi.client import BmcClient
@@ -144,13 +144,18 @@ class Monitor:
                                 dbc_path_probe=check.dbc_path_probe, client_node=client_node,
                                 manager_id=manager_id, ipmitool=ipmitool, metrics=metrics,
                                 clock=clock)
-        self._rentals = RentalsFile(check.rentals_file) if check.rentals_file else None
+        self._rentals = rental_source(settings)
         self._auth_guard = AuthGuard(hold_s=check.auth_retry_after_s)
         self._pass_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()  # noqa: S311 - jitter, not security
         self.last_pass: PassReport | None = None
+
+    @property
+    def rentals(self) -> RentalSource | None:
+        """The rental source (chain, then rentals file); None when neither is configured."""
+        return self._rentals
 
     # --- loop --------------------------------------------------------------------------
 
@@ -268,9 +273,11 @@ class Monitor:
         now = self._clock()
         results: list[CheckResult] = []
         checks: list[ServerCheck] = []
+        rented = self._rentals.rented_many([c.node_id for c in creds]) if self._rentals else {}
         for cred in creds:
             obs = observations[cred.server_id]
-            expectation = self._expectation(cred, intents.get(cred.server_id), now)
+            expectation = self._expectation(cred, intents.get(cred.server_id), now,
+                                            rented.get(cred.node_id or ""))
             prior = priors.get(cred.server_id)
             judgement = judge(obs.reading, expectation,
                               Prior(prior.verdict, prior.discrepant_passes) if prior else Prior(),
@@ -284,8 +291,7 @@ class Monitor:
         return results, checks
 
     def _expectation(self, cred: ServerCredentials, intent: ServerIntent | None,
-                     now: float) -> Expectation:
-        rented = self._rentals.rented(cred.node_id) if self._rentals else None
+                     now: float, rented: bool | None) -> Expectation:
         if intent is None:
             return Expectation(rented=rented)
         stamps = [t for t in (intent.power_at, intent.boot_at) if t is not None]

@@ -1,8 +1,9 @@
 """Which servers DBC considers rented, from a rentals JSON file (``[check] rentals_file``).
 
-The agent has no chain client. What the DBC node's idle timer asks the chain (machine
-status, rent end, current block; docs/protocol.md §6.4) can come from a JSON file in the
-emulator's format (documented in ``baremetal/emulator/rentals.py``)::
+The fallback of ``agent.monitor.rental_source`` when the chain (``[chain]``) is off or
+cannot be asked. What the DBC node's idle timer asks the chain (machine status, rent end,
+current block; docs/protocol.md §6.4) can come from a JSON file in the emulator's format
+(documented in ``baremetal/emulator/rentals.py``)::
 
     {"current_block": 1000,
      "machines": {"<server node_id>": {"status": "online|rented|verify|unknown",

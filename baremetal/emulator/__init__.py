@@ -9,8 +9,10 @@ and, where it is unclear, the node's C++ at 603ac9db.
 Modules: ``app`` (listener, routing), ``envelope`` (body and ``parse_req_params``),
 ``http_bare_metal`` / ``http_deeplink`` / ``http_misc`` (client-side handlers of both
 roles), ``node_side`` (the node's P2P answers), ``authority`` + ``rentals`` (rental
-checks against a JSON stand-in for the chain), ``store`` (node.dat, server records),
-``backends`` (ipmitool power, DeepLink source), ``prune`` (idle power-off timer).
+checks against a JSON stand-in for the chain), ``chain_book`` (the same checks asking a
+chain through ``baremetal.chain``, ``--chain``), ``chain_sim`` (the chain simulator,
+``bm-chain-sim``), ``store`` (node.dat, server records), ``backends`` (ipmitool power,
+DeepLink source), ``prune`` (idle power-off timer).
 
 Known deviations from the real node, all deliberate:
 
@@ -19,8 +21,9 @@ Known deviations from the real node, all deliberate:
 - no P2P network: ids are "announced" instantly (the node broadcasts every 10 s); the
   bare-metal node's own HTTP relays non-local targets to itself [inferred: the flooded
   request comes back through a peer]; the 1024-session pool limit is not enforced;
-- the chain is the rentals file (see ``rentals``); rent orders are modelled per
-  machine (the node caches orders per wallet across machines); ``rent_orders`` lists
+- the chain is the rentals file (see ``rentals``), or with ``--chain`` a chain asked
+  without the node's persistent order cache (``chain_book``); rent orders are modelled
+  per machine (the node caches orders per wallet across machines); ``rent_orders`` lists
   the current order of each registered, rented machine;
 - undefined behaviour of the node is given one defined answer: a missing
   ``multisig_accounts`` has threshold 0 (request forwarded), non-string array items

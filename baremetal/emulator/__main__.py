@@ -2,11 +2,17 @@
 
     bm-node-emulator --listen 127.0.0.1:5002 --data-dir DIR
         [--deeplink-listen HOST:PORT] [--client-listen HOST:PORT --rentals FILE]
+        [--chain URL ... | --chain-sim-listen HOST:PORT]
         [--node-version 0.4.1.8] [--prune-first-s 180 --prune-every-s 900 --prune-gap-s 3]
 
 Environment: ``BM_EMULATOR_RELAY_TIMEOUT_S`` (default 30) is the client's P2P timer.
 Logs go to stderr, one line per request (method, URI, status, errcode), no secrets.
 A line starting ``bm-node-emulator ready`` is printed once every listener is up.
+``--chain`` (repeatable: hosts tried in turn) makes the rental checks and the idle timer ask
+a chain (``bm-chain-sim``, ``baremetal/emulator/chain_sim.py``) through ``baremetal.chain``
+instead of reading ``--rentals``: the agent's ``[chain] hosts`` can name the same one.
+``--chain-sim-listen`` runs that simulator in this process, serving the ``--rentals`` file,
+and makes the emulator ask it.
 SIGTERM and SIGINT stop it cleanly.
 """
 
@@ -32,11 +38,12 @@ from baremetal.emulator.backends import (
     RoomLike,
     StoredDeepLink,
 )
+from baremetal.emulator.chain_sim import ChainSimServer, ChainState
 from baremetal.emulator.context import HttpContext, Relay, ServiceList
 from baremetal.emulator.deeplink_lan import DeepLinkLanServer, DeepLinkRoom
 from baremetal.emulator.node_side import NodeSide
 from baremetal.emulator.prune import PruneTimer
-from baremetal.emulator.rentals import RentalBook
+from baremetal.emulator.rentals import RentalBook, RentalView
 from baremetal.emulator.store import BareMetalStore, load_or_create_identity
 
 __all__ = ["main"]
@@ -67,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--deeplink-listen", type=_host_port)
     parser.add_argument("--client-listen", type=_host_port)
     parser.add_argument("--rentals", type=Path, help="rentals JSON (see rentals.py)")
+    parser.add_argument("--chain", action="append", default=[], metavar="URL",
+                        help="ask this chain (JSON-RPC) instead of --rentals; repeatable")
+    parser.add_argument("--chain-timeout-s", type=float, default=5.0)
+    parser.add_argument("--chain-sim-listen", type=_host_port,
+                        help="serve --rentals as a chain simulator here and ask it")
     parser.add_argument("--node-version", default=DEFAULT_VERSION)
     parser.add_argument("--node-name", default=socket.gethostname() or "null")
     parser.add_argument("--prune-first-s", type=float, default=180.0)
@@ -90,6 +102,24 @@ def _check_ipmitool(executable: str) -> None:
         raise SystemExit("ipmitool is not installed")
 
 
+def _start_chain_sim(args: argparse.Namespace) -> ChainSimServer:
+    state = ChainState.from_file(args.rentals) if args.rentals else ChainState()
+    host, port = args.chain_sim_listen
+    server = ChainSimServer(host, port, state)
+    server.start()
+    args.chain = [server.url, *args.chain]
+    return server
+
+
+def _rental_view(args: argparse.Namespace) -> RentalView:
+    if not args.chain:
+        return RentalBook(args.rentals)
+    from baremetal.chain import ChainClient  # requests is loaded only when asked for
+    from baremetal.emulator.chain_book import ChainRentalBook
+
+    return ChainRentalBook(ChainClient(args.chain, timeout_s=args.chain_timeout_s))
+
+
 class Emulator:
     """All listeners and threads of one emulated node."""
 
@@ -100,7 +130,8 @@ class Emulator:
         identity = load_or_create_identity(data_dir)
         self.manager_id = identity.node_id
         self.store = BareMetalStore(data_dir)
-        self.rentals = RentalBook(args.rentals)
+        self.chain_sim = _start_chain_sim(args) if args.chain_sim_listen else None
+        self.rentals = _rental_view(args)
         power = PowerBackend(self.store, executable=args.ipmitool,
                              timeout_s=args.ipmitool_timeout_s)
         self.lan: DeepLinkLanServer | None = None
@@ -151,12 +182,16 @@ class Emulator:
             server.server_close()
         if self.lan is not None:
             self.lan.stop()
+        if self.chain_sim is not None:
+            self.chain_sim.stop()
 
     def _print_ready(self) -> None:
         parts = [f"{s.context.role}=http://{s.server_name}:{s.server_port}"
                  for s in self.servers]
         if self.lan is not None:
             parts.append(f"deeplink={self.lan.host}:{self.lan.port}")
+        if self.chain_sim is not None:
+            parts.append(f"chain={self.chain_sim.url}")
         parts.append(f"manager_id={self.manager_id}")
         print("bm-node-emulator ready " + " ".join(parts), file=sys.stderr, flush=True)
 

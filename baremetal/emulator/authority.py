@@ -1,8 +1,9 @@
 """Rental authorization of node-side requests (``check_authority``, docs/protocol.md §4.4-4.6).
 
 Source: ``node_request_service.cpp:524-776`` and ``WalletSessionIDManager.cpp``. The
-chain answers come from ``RentalBook``. No nonce is ever remembered: a signed nonce
-works forever, as on the node (§4.2).
+chain answers come from a ``RentalView``: the rentals file (``RentalBook``) or the chain
+through ``baremetal.chain`` (``ChainRentalBook``, ``--chain``). No nonce is ever
+remembered: a signed nonce works forever, as on the node (§4.2).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from baremetal import signing
 from baremetal.emulator.envelope import ReqBody, verify_sign
-from baremetal.emulator.rentals import MachineRental, RentalBook, multisig_account
+from baremetal.emulator.rentals import MachineRental, RentalView, multisig_account
 from baremetal.emulator.store import atomic_write_json
 
 __all__ = ["AuthResult", "SessionIds", "check_authority", "verified_wallets"]
@@ -123,14 +124,15 @@ def _order_live(machine: MachineRental, rent_order: str, wallet: str) -> bool:
     return machine.rent_status in _LIVE_ORDER
 
 
-def _check_verify(machine: MachineRental, wallets: _Wallets, result: AuthResult) -> None:
+def _check_verify(rentals: RentalView, node_id: str, wallets: _Wallets,
+                  result: AuthResult) -> None:
     if not wallets.single and not wallets.multisig:
         result.errmsg = "nonce check failed"
         return
     for wallet in (wallets.multisig, wallets.single):
         if not wallet:
             continue
-        if wallet in machine.verifiers:
+        if rentals.in_verify_time(node_id, wallet):
             result.success, result.role, result.rent_wallet = True, ROLE_VERIFIER, wallet
             return
         result.errmsg = "not in verify time"
@@ -168,15 +170,15 @@ def _check_rented(body: ReqBody, machine: MachineRental, sessions: SessionIds,
             result.errmsg = "wallet not rented"
 
 
-def check_authority(body: ReqBody, rentals: RentalBook, sessions: SessionIds,
+def check_authority(body: ReqBody, rentals: RentalView, sessions: SessionIds,
                     *, use_session: bool = True) -> AuthResult:
     """Decide who the caller is for machine ``body.target`` (never raises)."""
-    machine = rentals.machine(body.target)
+    machine = rentals.machine(body.target, body.rent_order)
     result = AuthResult(machine_status=machine.status)
     if machine.status == "unknown":
         result.errmsg = "query machine_status failed"
     elif machine.status == "verify":
-        _check_verify(machine, verified_wallets(body), result)
+        _check_verify(rentals, body.target, verified_wallets(body), result)
     elif machine.status == "online":
         result.errmsg = "machine is not be rented"
     else:

@@ -17,7 +17,7 @@ from baremetal.emulator import nodejson
 from baremetal.emulator.authority import ROLE_VERIFIER, AuthResult, SessionIds, check_authority
 from baremetal.emulator.backends import DeepLinkSource, PowerBackend
 from baremetal.emulator.envelope import ReqBody, verify_sign
-from baremetal.emulator.rentals import RentalBook
+from baremetal.emulator.rentals import RentalView
 from baremetal.emulator.replies import E_DEFAULT, node_error
 from baremetal.emulator.store import BareMetalInfo, BareMetalRecord, BareMetalStore
 
@@ -38,7 +38,7 @@ class NodeSide:
     store: BareMetalStore
     power: PowerBackend
     deeplink: DeepLinkSource
-    rentals: RentalBook
+    rentals: RentalView
     sessions: SessionIds
 
     def hit(self, target: str) -> str:

@@ -13,7 +13,7 @@ import logging
 import threading
 
 from baremetal.emulator.backends import PowerBackend
-from baremetal.emulator.rentals import RentalBook
+from baremetal.emulator.rentals import RentalView
 from baremetal.emulator.store import BareMetalStore
 
 __all__ = ["PruneTimer"]
@@ -24,7 +24,7 @@ _LOGGER = logging.getLogger(__name__)
 class PruneTimer:
     """Background thread that powers idle servers off once."""
 
-    def __init__(self, store: BareMetalStore, rentals: RentalBook, power: PowerBackend, *,
+    def __init__(self, store: BareMetalStore, rentals: RentalView, power: PowerBackend, *,
                  first_s: float, every_s: float, gap_s: float) -> None:
         self._store = store
         self._rentals = rentals

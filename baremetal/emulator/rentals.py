@@ -35,11 +35,11 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from baremetal import signing
 
-__all__ = ["MachineRental", "RentalBook", "multisig_account"]
+__all__ = ["MachineRental", "RentalBook", "RentalView", "multisig_account"]
 
 _LOGGER = logging.getLogger(__name__)
 _STATUSES = ("online", "rented", "verify", "unknown")
@@ -109,6 +109,19 @@ def _machine_from(raw: dict[str, Any]) -> MachineRental:
     )
 
 
+class RentalView(Protocol):
+    """What the emulator's rental checks ask: ``RentalBook`` (a file) or ``ChainRentalBook``."""
+
+    def machine(self, node_id: str, rent_order: str = "") -> MachineRental:
+        """Return the chain's view of one machine."""
+
+    def current_block(self) -> int:
+        """Return the current block number."""
+
+    def in_verify_time(self, node_id: str, wallet: str) -> bool:
+        """Tell whether ``wallet`` is in a committee verify window of the machine."""
+
+
 class RentalBook:
     """The rentals file, re-read on change; thread-safe."""
 
@@ -140,11 +153,19 @@ class RentalBook:
         self._machines, self._current_block, self._stamp = machines, block, stamp
         _LOGGER.info("rentals reloaded: %d machines", len(machines))
 
-    def machine(self, node_id: str) -> MachineRental:
-        """Return the chain's view of one machine (``unknown`` when absent)."""
+    def machine(self, node_id: str, rent_order: str = "") -> MachineRental:
+        """Return the chain's view of one machine (``unknown`` when absent).
+
+        ``rent_order`` is ignored: the file holds one order per machine.
+        """
+        del rent_order
         with self._lock:
             self._refresh()
             return self._machines.get(node_id, MachineRental())
+
+    def in_verify_time(self, node_id: str, wallet: str) -> bool:
+        """Tell whether ``wallet`` is listed among the machine's ``verifiers``."""
+        return wallet in self.machine(node_id).verifiers
 
     def current_block(self) -> int:
         """Return the chain's current block number."""
