@@ -74,7 +74,7 @@
       [t("ui.since"), d.verdict ? BM.stamp(d.verdict.since) : "—"],
       [t("ui.power"), el("span", {class: "pw-" + (r && r.power || "unknown"), id: "power",
                                  text: BM.powerLabel(r && r.power)})],
-      [t("ui.next_boot"), bootText(r), "next-boot"],
+      [t("ui.boot_device"), bootText(r), "next-boot"],
       [t("ui.last_checked"), r ? BM.stamp(r.ts) + " (" + BM.ago(r.ts) + ")" : t("ui.never")],
       [t("ui.last_success"), d.verdict && d.verdict.last_ok_at ? BM.ago(d.verdict.last_ok_at) : t("ui.never")],
       [t("ui.dbc_path"), dbcPath(d, r), "dbc-path"],
@@ -160,7 +160,7 @@
     var list = showAllHistory ? all : changesOnly(all);
     renderHistoryToggle(list.length, all.length);
     table(document.getElementById("history"),
-      [t("ui.time"), t("ui.power"), t("ui.next_boot"), t("ui.dbc_path"), t("ui.latency"), t("ui.error")],
+      [t("ui.time"), t("ui.power"), t("ui.boot_device"), t("ui.dbc_path"), t("ui.latency"), t("ui.error")],
       list.map(function (r) {
         return el("tr", {class: "history-row"}, [el("td", {class: "nowrap", text: BM.stamp(r.ts)}),
           el("td", {class: "pw-" + (r.power || "unknown"), text: BM.powerLabel(r.power)}),
