@@ -53,23 +53,32 @@ def manual_link(anchor: str) -> str:
     return f"/ui/help/operations#{anchor}"
 
 
-def verdict_legend(lang: str) -> Markup:
-    """Return the grid's legend: every verdict, what it means and what to do, and its link."""
-    items = []
+def _legend_item(data: str, badge: Markup, meaning: str, todo: str, anchor: str,
+                 lang: str) -> Markup:
     colon = "：" if lang == "zh_CN" else ": "
-    for verdict in Verdict:
-        code = str(verdict)
-        items.append(Markup(
-            f'<div class="legend-item" data-verdict="{code}">'
-            + element("dt", Markup(element("span", translate(f"verdict.{code}", lang),
-                                           class_=f"vbadge v-{code}")))
-            + element("dd", Markup(
-                element("span", translate(f"verdict_help.{code}", lang), class_="legend-help")
-                + " " + element("strong", translate("ui.what_to_do", lang) + colon)
-                + element("span", translate(f"verdict_todo.{code}", lang), class_="legend-todo")
-                + " " + element("a", translate("ui.manual", lang),
-                                href=manual_link(f"verdict-{code}"), class_="manual-link")))
-            + "</div>"))
+    return Markup(
+        f'<div class="legend-item" {data}>' + element("dt", badge)
+        + element("dd", Markup(
+            element("span", meaning, class_="legend-help")
+            + " " + element("strong", translate("ui.what_to_do", lang) + colon)
+            + element("span", todo, class_="legend-todo")
+            + " " + element("a", translate("ui.manual", lang), href=manual_link(anchor),
+                            class_="manual-link")))
+        + "</div>")
+
+
+def verdict_legend(lang: str) -> Markup:
+    """Return the grid's legend: each verdict and a stale DeepLink code, with what to do."""
+    items = [_legend_item(
+        f'data-verdict="{verdict}"',
+        element("span", translate(f"verdict.{verdict}", lang), class_=f"vbadge v-{verdict}"),
+        translate(f"verdict_help.{verdict}", lang), translate(f"verdict_todo.{verdict}", lang),
+        f"verdict-{verdict}", lang) for verdict in Verdict]
+    items.append(_legend_item(
+        'data-deeplink="stale"',
+        element("span", "DeepLink " + translate("ui.dl_stale", lang), class_="dl-stale"),
+        translate("ui.dl_stale_meaning", lang), translate("ui.dl_stale_todo", lang),
+        "deeplink-stale", lang))
     return Markup(
         '<details class="legend" id="legend" open>'
         + element("summary", translate("ui.legend", lang))

@@ -43,9 +43,10 @@ def test_every_verdict_and_cause_has_its_text(lang: str) -> None:
 
 def test_the_legend_lists_every_verdict_with_a_link_to_its_section() -> None:
     legend = manual.verdict_legend("en")
-    assert legend.count('class="legend-item"') == len(Verdict)
+    assert legend.count('class="legend-item"') == len(Verdict) + 1  # + a stale DeepLink code
     anchors = set(re.findall(r'<a id="([^"]+)"></a>',
                              (REPO / "docs" / "operations.md").read_text(encoding="utf-8")))
     links = re.findall(r'href="/ui/help/operations#([^"]+)"', legend)
-    assert len(links) == len(Verdict) and set(links) <= anchors
+    assert len(links) == len(Verdict) + 1 and set(links) <= anchors
+    assert "deeplink-stale" in links
     assert "What to do: " in legend
