@@ -24,6 +24,7 @@ from agent.models import (
     User,
     VerdictRecord,
 )
+from agent.monitor.dbc_text import dbc_failure_summary, ipmitool_lines
 from agent.monitor.deeplink_status import STALE, DeepLinkView
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ __all__ = [
     "ActionsOut",
     "BootdevIn",
     "BootdevOneIn",
+    "DbcPathOut",
     "DeepLinkListOut",
     "DeepLinkOut",
     "ErrorOut",
@@ -328,20 +330,43 @@ class DeepLinkListOut(BaseModel):
                    duplicates=duplicates, items=[DeepLinkOut.from_view(v) for v in views])
 
 
+class DbcPathOut(BaseModel):
+    """The newest DBC-path probe for people: the cause as a code and ipmitool's clean lines.
+
+    ``summary``: ``None`` when the probe succeeded, else one of ``unsafe_value``, ``timeout``,
+    ``auth``, ``no_lan_session``, ``other`` (agent/monitor/dbc_text.py).
+    """
+
+    ok: bool
+    summary: str | None
+    lines: list[str]
+
+    @classmethod
+    def from_reading(cls, reading: ReadingOut | None) -> DbcPathOut | None:
+        """Return the probe's answer, or None when the newest reading has no probe."""
+        if reading is None or reading.dbc_path_ok is None:
+            return None
+        message = reading.dbc_path_message
+        return cls(ok=reading.dbc_path_ok, lines=ipmitool_lines(message),
+                   summary=None if reading.dbc_path_ok else dbc_failure_summary(message))
+
+
 class ServerDetailOut(ServerOut):
-    """One server: the row, staff intent, reading history (newest first), DeepLink."""
+    """One server: the row, staff intent, reading history (newest first), DeepLink, DBC path."""
 
     intent: IntentOut
     history: list[ReadingOut]
     deeplink: DeepLinkOut
+    dbc_path: DbcPathOut | None = None
 
     @classmethod
     def from_detail(cls, detail: ServerDetail) -> ServerDetailOut:
         """Return one server's detail answer."""
-        return cls(**dict(ServerOut.from_status(detail.status)),
-                   intent=IntentOut.from_intent(detail.intent),
+        row = ServerOut.from_status(detail.status)
+        return cls(**dict(row), intent=IntentOut.from_intent(detail.intent),
                    history=[ReadingOut.from_record(r) for r in detail.history],
-                   deeplink=DeepLinkOut.from_view(detail.deeplink))
+                   deeplink=DeepLinkOut.from_view(detail.deeplink),
+                   dbc_path=DbcPathOut.from_reading(row.reading))
 
 
 class ServerIn(_Strict):

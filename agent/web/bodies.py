@@ -7,10 +7,11 @@ from agent.i18n import translate
 from agent.models import EventKind
 from agent.registry.inventory import CSV_FIELDS, OPTIONAL_FIELDS
 from agent.web.access import can_act, can_import
+from agent.web.help import manual_body, verdict_legend
 from agent.web.pages import Page
 from agent.web.templating import Markup, Templates, element
 
-__all__ = ["audit_page", "detail_page", "grid_page", "import_page", "seats_page"]
+__all__ = ["audit_page", "detail_page", "grid_page", "import_page", "manual_page", "seats_page"]
 
 _TEMPLATES = Templates()
 
@@ -34,8 +35,9 @@ def grid_page(principal: Principal, lang: str) -> Page:
         select_label=t("ui.select_by_label"), clear_selection=t("ui.clear_selection"),
         act=t("ui.act"), act_title=t("ui.act_title") if can_act(principal)
         else t("ui.viewer_cannot_act"),
-        viewer_note=_viewer_note(principal, lang, can_act(principal)))
-    return Page("grid", "ui.dashboard", Markup(body), ("actions.js", "grid.js"))
+        viewer_note=_viewer_note(principal, lang, can_act(principal)),
+        legend=verdict_legend(lang))
+    return Page("grid", "ui.dashboard", Markup(body), ("bootdev.js", "actions.js", "grid.js"))
 
 
 def detail_page(principal: Principal, lang: str, uuid: str) -> Page:
@@ -49,8 +51,8 @@ def detail_page(principal: Principal, lang: str, uuid: str) -> Page:
         viewer_note=_viewer_note(principal, lang, can_act(principal)),
         server_label=t("ui.server"), history_label=t("ui.history"),
         events_label=t("ui.events"))
-    return Page("detail", "ui.server", Markup(body), ("actions.js", "events.js", "detail.js"),
-                {"data-uuid": uuid})
+    return Page("detail", "ui.server", Markup(body),
+                ("bootdev.js", "actions.js", "events.js", "detail.js"), {"data-uuid": uuid})
 
 
 def audit_page(lang: str) -> Page:
@@ -94,3 +96,9 @@ def seats_page(principal: Principal, lang: str) -> Page:
         viewer_note=_viewer_note(principal, lang, allowed),
         device_heading=t("ui.device_id_changes"))
     return Page("seats", "ui.seats", Markup(body), ("seats.js",))
+
+
+def manual_page(lang: str) -> Page:
+    """Return the operations manual (verdicts link to its sections)."""
+    return Page("manual", "ui.help_operations",
+                manual_body(translate("ui.manual_missing", lang)), ())

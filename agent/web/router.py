@@ -225,6 +225,13 @@ def _add_pages(router: APIRouter, web: _Web) -> None:
             return _login_redirect(request)
         return web.page(request, principal, bodies.import_page(principal, web.lang(request)))
 
+    @router.get("/ui/help/operations", response_class=HTMLResponse)
+    def manual(request: Request) -> Response:
+        principal = web.signed_in(request)
+        if principal is None:
+            return _login_redirect(request)
+        return web.page(request, principal, bodies.manual_page(web.lang(request)))
+
 
 def _add_session_routes(router: APIRouter, web: _Web) -> None:
     @router.get("/ui/login", response_class=HTMLResponse)

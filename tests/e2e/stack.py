@@ -112,7 +112,8 @@ def _csv(bmcs: dict[str, FakeBmcHandle]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _config(work: Path, emulator: EmulatorHandle, port: int) -> Path:
+def _config(work: Path, emulator: EmulatorHandle, port: int,
+            extra: dict[str, Any] | None = None) -> Path:
     return write_agent_config(work, {
         "node.url": emulator.url, "node.node_dat": str(emulator.data_dir / "dat" / "node.dat"),
         "node.timeout_s": 5, "store.path": str(work / "agent.db"),
@@ -121,7 +122,7 @@ def _config(work: Path, emulator: EmulatorHandle, port: int) -> Path:
         "check.pool_size": 8, "check.dbc_path_probe": False, "check.mismatch_confirmations": 2,
         "check.transition_grace_s": 3, "check.rentals_file": str(emulator.rentals_path),
         "actions.verify_deadline_s": 5, "actions.verify_interval_s": 0.2,
-        "ui.default_lang": "zh_CN"})
+        "ui.default_lang": "zh_CN", **(extra or {})})
 
 
 def _create_users(work: Path) -> None:
@@ -147,8 +148,12 @@ def _wait_healthy(url: str, proc: Proc) -> None:
     raise RuntimeError(f"agent not healthy in time: {proc.log()[-3000:]}")
 
 
-def start_cafe(work: Path) -> Cafe:
-    """Start the emulator, one fake BMC per server, and the agent (stopped by Cafe.stop)."""
+def start_cafe(work: Path, *, config: dict[str, Any] | None = None,
+               agent_env: dict[str, str] | None = None) -> Cafe:
+    """Start the emulator, one fake BMC per server, and the agent (stopped by Cafe.stop).
+
+    ``config``: agent settings over the defaults; ``agent_env``: the agent's environment.
+    """
     work.mkdir(parents=True, exist_ok=True)
     procs: list[Proc] = []
 
@@ -167,8 +172,9 @@ def start_cafe(work: Path) -> Cafe:
         csv_path.write_text(_csv(bmcs))
         _create_users(work)
         port = free_port()
-        agent = spawn(python_module("tests.e2e.agent_server", str(_config(work, emulator, port))),
-                      name="agent")
+        agent = spawn(python_module("tests.e2e.agent_server",
+                                    str(_config(work, emulator, port, config))),
+                      name="agent", env=agent_env)
         cafe = Cafe(f"http://127.0.0.1:{port}", bmcs, csv_path, agent, emulator,
                     work / "agent.db", procs)
         procs.remove(agent)

@@ -107,7 +107,7 @@ var BMActions = (function () {
         d.box.appendChild(el("div", {class: "notice error", id: "bm-action-error",
                                      text: BM.errorText(res.status, res.data)}));
       } else {
-        d.box.appendChild(resultsTable(res.data.results || []));
+        d.box.appendChild(resultsTable(res.data.results || [], req));
       }
       d.box.appendChild(el("div", {class: "buttons"}, [el("button", {class: "btn primary",
         type: "button", id: "bm-close", text: t("ui.close"), onclick: function () {
@@ -131,14 +131,14 @@ var BMActions = (function () {
     return BM.tOr("ui.result_" + r.code, r.message || r.code || "");
   }
 
-  function resultsTable(results) {
+  function resultsTable(results, req) {
     var rows = results.map(function (r) {
       var o = outcome(r);
       var reading = r.reading || {};
       var seen = [reading.power ? BM.powerLabel(reading.power) : null,
                   reading.boot_device ? BM.bootLabel(reading.boot_device) : null]
                   .filter(Boolean).join(" · ");
-      var msg = messageFor(r);
+      var msg = req.kind === "boot" && r.ok ? BMBoot.resultText(r.reading, req) : messageFor(r);
       return el("tr", {"data-uuid": r.uuid, "data-outcome": o[0]}, [
         el("td", {text: r.uuid}),
         el("td", {class: "res-" + o[0], text: o[1]}),

@@ -7,6 +7,10 @@
   var url = "/ui/api/servers/" + encodeURIComponent(uuid);
   var etag = null;
   var POLL_MS = 5000;
+  var MANUAL = "/ui/help/operations#";
+  var showAllHistory = false;
+  var lastHistory = [];
+  var dbcDetailsOpen = false;
 
   function facts(node, pairs) {
     BM.clear(node);
@@ -27,12 +31,35 @@
     return (list || []).map(function (r) { return BM.tOr("reason." + r, r); }).join("; ") || "—";
   }
 
+  /** Next boot in plain words, plus the firmware mode when the override is in effect. */
   function bootText(r) {
-    if (!r || !r.boot_device) return t("ui.none");
-    var bits = [BM.bootLabel(r.boot_device)];
-    if (r.boot_persistent !== null && r.boot_persistent !== undefined) bits.push(r.boot_persistent ? t("bootdev.persistent") : t("bootdev.once"));
-    if (r.boot_uefi !== null && r.boot_uefi !== undefined) bits.push(r.boot_uefi ? t("bootdev.uefi") : t("bootdev.legacy"));
-    return bits.join(" · ");
+    var text = BMBoot.nextBootText(r);
+    if (r && r.boot_valid && r.boot_uefi !== null && r.boot_uefi !== undefined) {
+      text += " · " + (r.boot_uefi ? t("bootdev.uefi") : t("bootdev.legacy"));
+    }
+    return text;
+  }
+
+  function manualLink(anchor) {
+    return el("a", {class: "manual-link", href: MANUAL + anchor, text: t("ui.manual")});
+  }
+
+  /** What to do, always visible (phones have no hover), with the manual's section. */
+  function todo(text, anchor) {
+    return el("span", {class: "todo"}, [text + " ", manualLink(anchor)]);
+  }
+
+  /** DBC path: yes, or the translated cause in one line with ipmitool's lines behind Details. */
+  function dbcPath(d, r) {
+    var p = d.dbc_path;
+    if (!p) return r && r.dbc_path_ok !== null && r.dbc_path_ok !== undefined ? (r.dbc_path_ok ? t("ui.yes") : t("ui.no")) : "—";
+    if (p.ok) return t("ui.yes");
+    var raw = el("details", {class: "raw", id: "dbc-raw"}, [el("summary", {text: t("ui.details")}),
+      el("pre", {text: p.lines.join("\n")})]);
+    raw.open = dbcDetailsOpen;
+    raw.addEventListener("toggle", function () { dbcDetailsOpen = raw.open; });
+    return el("span", {}, [el("span", {id: "dbc-summary", class: "res-unverified",
+      text: BM.tOr("dbc_summary." + p.summary, t("dbc_summary.other"))}), raw]);
   }
 
   function renderState(d) {
@@ -41,15 +68,16 @@
     var intent = d.intent || {};
     facts(document.getElementById("state"), [
       [t("ui.verdict"), verdictBadge(v)],
+      [t("ui.meaning"), t("verdict_help." + v), "verdict-help"],
+      [t("ui.what_to_do"), todo(t("verdict_todo." + v), "verdict-" + v), "verdict-todo"],
       [t("ui.reasons"), reasons(d.verdict && d.verdict.reasons)],
       [t("ui.since"), d.verdict ? BM.stamp(d.verdict.since) : "—"],
       [t("ui.power"), el("span", {class: "pw-" + (r && r.power || "unknown"), id: "power",
                                  text: BM.powerLabel(r && r.power)})],
-      [t("ui.boot_device"), bootText(r)],
+      [t("ui.boot_device"), bootText(r), "next-boot"],
       [t("ui.last_checked"), r ? BM.stamp(r.ts) + " (" + BM.ago(r.ts) + ")" : t("ui.never")],
       [t("ui.last_success"), d.verdict && d.verdict.last_ok_at ? BM.ago(d.verdict.last_ok_at) : t("ui.never")],
-      [t("ui.dbc_path"), r && r.dbc_path_ok !== null && r.dbc_path_ok !== undefined ?
-        (r.dbc_path_ok ? t("ui.yes") : t("ui.no") + (r.dbc_path_message ? " — " + r.dbc_path_message : "")) : "—"],
+      [t("ui.dbc_path"), dbcPath(d, r), "dbc-path"],
       [t("ui.requested"), intent.power ? BM.powerLabel(intent.power) + " · " + intent.actor + " · " + BM.ago(intent.power_at) : t("ui.none")],
       r && r.error_class ? [t("ui.error"), BM.tOr("reason.ipmi_" + r.error_class, r.error_class)] : null
     ]);
@@ -83,6 +111,7 @@
     facts(document.getElementById("deeplink"), [
       [t("ui.dl_state"), el("span", {class: "dl-" + st[0],
         text: st[0] === "stale" ? t("ui.stale_rotation") : st[1]})],
+      st[0] === "stale" ? [t("ui.what_to_do"), todo(t("ui.dl_stale_help"), "deeplink-stale"), "dl-todo"] : null,
       [t("ui.device_id"), dl && dl.device_id || "—"],
       [t("ui.last_rotated"), dl && dl.last_rotated_at ? BM.stamp(dl.last_rotated_at) : t("ui.never")],
       [t("ui.last_boot_seen"), dl && dl.last_boot_seen_at ? BM.stamp(dl.last_boot_seen_at) : t("ui.never")],
@@ -103,11 +132,37 @@
     node.appendChild(body);
   }
 
-  function renderHistory(list) {
+  function historyKey(r) {
+    return [r.power, r.boot_device, r.boot_valid, r.boot_persistent, r.boot_uefi, r.dbc_path_ok,
+            r.error_class].join("|");
+  }
+
+  /** Readings that differ from the one before (newest first; the oldest shown always counts). */
+  function changesOnly(list) {
+    return list.filter(function (r, i) {
+      return i === list.length - 1 || historyKey(r) !== historyKey(list[i + 1]);
+    });
+  }
+
+  function renderHistoryToggle(shown, total) {
+    var box = document.getElementById("history-toggle");
+    BM.clear(box);
+    box.appendChild(el("span", {class: "muted", text: showAllHistory ? "" :
+      t("ui.history_changes_only", {shown: shown, total: total}) + " "}));
+    box.appendChild(el("button", {class: "btn small", type: "button", id: "history-all",
+      "aria-expanded": showAllHistory ? "true" : "false",
+      text: showAllHistory ? t("ui.history_show_changes") : t("ui.history_show_all", {total: total}),
+      onclick: function () { showAllHistory = !showAllHistory; renderHistory(lastHistory); }}));
+  }
+
+  function renderHistory(all) {
+    lastHistory = all;
+    var list = showAllHistory ? all : changesOnly(all);
+    renderHistoryToggle(list.length, all.length);
     table(document.getElementById("history"),
       [t("ui.time"), t("ui.power"), t("ui.boot_device"), t("ui.dbc_path"), t("ui.latency"), t("ui.error")],
       list.map(function (r) {
-        return el("tr", {}, [el("td", {class: "nowrap", text: BM.stamp(r.ts)}),
+        return el("tr", {class: "history-row"}, [el("td", {class: "nowrap", text: BM.stamp(r.ts)}),
           el("td", {class: "pw-" + (r.power || "unknown"), text: BM.powerLabel(r.power)}),
           el("td", {text: bootText(r)}),
           el("td", {text: r.dbc_path_ok === null || r.dbc_path_ok === undefined ? "—" : (r.dbc_path_ok ? t("ui.yes") : t("ui.no"))}),

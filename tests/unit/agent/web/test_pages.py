@@ -34,7 +34,7 @@ def test_templates_escape_every_value() -> None:
     html = Templates().render("grid.html", **dict.fromkeys(
         ["verdict_label", "search_label", "search_placeholder", "group_label", "row", "zone",
          "no_grouping", "loading", "select_visible", "select_label", "clear_selection", "act",
-         "act_title", "viewer_note"], '"><img src=x onerror=alert(1)>'))
+         "act_title", "viewer_note", "legend"], '"><img src=x onerror=alert(1)>'))
     assert "<img" not in html
 
 
