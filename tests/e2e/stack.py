@@ -112,8 +112,9 @@ def _csv(bmcs: dict[str, FakeBmcHandle]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _config(work: Path, emulator: EmulatorHandle, port: int) -> Path:
-    return write_agent_config(work, {
+def _config(work: Path, emulator: EmulatorHandle, port: int,
+            extra: dict[str, Any] | None = None) -> Path:
+    return write_agent_config(work, {**{
         "node.url": emulator.url, "node.node_dat": str(emulator.data_dir / "dat" / "node.dat"),
         "node.timeout_s": 5, "store.path": str(work / "agent.db"),
         "secrets.key_file": str(work / "secrets.key"), "api.listen": f"127.0.0.1:{port}",
@@ -121,7 +122,7 @@ def _config(work: Path, emulator: EmulatorHandle, port: int) -> Path:
         "check.pool_size": 8, "check.dbc_path_probe": False, "check.mismatch_confirmations": 2,
         "check.transition_grace_s": 3, "check.rentals_file": str(emulator.rentals_path),
         "actions.verify_deadline_s": 5, "actions.verify_interval_s": 0.2,
-        "ui.default_lang": "zh_CN"})
+        "ui.default_lang": "zh_CN"}, **(extra or {})})
 
 
 def _create_users(work: Path) -> None:
@@ -147,8 +148,14 @@ def _wait_healthy(url: str, proc: Proc) -> None:
     raise RuntimeError(f"agent not healthy in time: {proc.log()[-3000:]}")
 
 
-def start_cafe(work: Path) -> Cafe:
-    """Start the emulator, one fake BMC per server, and the agent (stopped by Cafe.stop)."""
+def start_cafe(work: Path, *, chain: bool = False,
+               config: dict[str, Any] | None = None) -> Cafe:
+    """Start the emulator, one fake BMC per server, and the agent (stopped by Cafe.stop).
+
+    ``chain``: the emulator also serves its rentals file as a chain simulator
+    (``--chain-sim-listen``) and the agent asks it (``[chain] hosts``): one rental truth.
+    ``config``: agent settings over the defaults below (``"section.key": value``).
+    """
     work.mkdir(parents=True, exist_ok=True)
     procs: list[Proc] = []
 
@@ -159,7 +166,14 @@ def start_cafe(work: Path) -> Cafe:
 
     bmcs: dict[str, FakeBmcHandle] = {}
     try:
-        emulator = start_emulator(spawn, work)
+        config = dict(config or {})
+        chain_args: list[str] = []
+        if chain:
+            chain_port = free_port()
+            chain_args = ["--chain-sim-listen", f"127.0.0.1:{chain_port}"]
+            config.setdefault("chain.hosts", [f"http://127.0.0.1:{chain_port}"])
+            config.setdefault("chain.ttl_s", 0.5)
+        emulator = start_emulator(spawn, work, extra_args=chain_args)
         for uuid, _row, _zone, power in LAYOUT:
             bmcs[uuid] = start_fake_bmc(work / f"bmc-{uuid}", password=BMC_PASSWORD,
                                         initial_power=power)
@@ -167,8 +181,8 @@ def start_cafe(work: Path) -> Cafe:
         csv_path.write_text(_csv(bmcs))
         _create_users(work)
         port = free_port()
-        agent = spawn(python_module("tests.e2e.agent_server", str(_config(work, emulator, port))),
-                      name="agent")
+        agent = spawn(python_module("tests.e2e.agent_server",
+                                    str(_config(work, emulator, port, config))), name="agent")
         cafe = Cafe(f"http://127.0.0.1:{port}", bmcs, csv_path, agent, emulator,
                     work / "agent.db", procs)
         procs.remove(agent)
