@@ -28,7 +28,7 @@ from typing import Any
 from agent.accounts.auth import Authenticator
 from agent.actions.service import Actions
 from agent.config import Settings, read_node_dat
-from agent.errors import AgentError
+from agent.errors import AgentError, NotFound
 from agent.hook.relay import HookRelay
 from agent.hook.seats import Seats
 from agent.metrics import Metrics
@@ -49,6 +49,7 @@ from agent.models import (
 )
 from agent.monitor.deeplink_status import BootWatcher, DeepLinkView, deeplink_views
 from agent.monitor.loop import Monitor
+from agent.monitor.rental_source import RentalView, rental_view
 from agent.registry.service import Registry
 from agent.registry.worker import RegistryWorker
 from agent.retention import prune_old_records
@@ -234,6 +235,29 @@ class Agent:
     def server_statuses(self) -> list[ServerStatus]:
         """Return every server's status row (registration, newest reading, verdict)."""
         return self.store.status.find()
+
+    def rental_view(self, node_id: str | None) -> RentalView:
+        """Return what staff are shown of a server's rental (the chain's last answer)."""
+        return rental_view(self.monitor.rentals, node_id)
+
+    def rented_now(self, uuids: Collection[str]) -> list[dict[str, str | None]]:
+        """Return ``{"uuid", "until"}`` of each of these servers DBC considers rented.
+
+        Asks the chain (TTL-cached, one deadline); a chain that cannot answer gives its
+        last answer, else the rentals file; unknown is not rented.
+        """
+        source = self.monitor.rentals
+        if source is None:
+            return []
+        found = []
+        for uuid in uuids:
+            try:
+                node_id = self.store.servers.get_by_uuid(uuid=uuid).node_id
+            except NotFound:  # the action answers for it (one result per server)
+                continue
+            if source.rented(node_id) is True:
+                found.append({"uuid": uuid, "until": self.rental_view(node_id).until_iso()})
+        return found
 
     def deeplink_statuses(self) -> tuple[set[str], list[DeepLinkStatus]]:
         """Return the device ids more than one server reports, and every DeepLink status."""

@@ -24,6 +24,8 @@ table in ``agent/api/errors.py``, as ``agent/cli/context.py`` maps exit codes)::
     ├── Conflict                  conflict                409
     │   ├── AlreadyExists         already_exists          409
     │   ├── ActionInProgress      action_in_progress      409  per-server lock is held
+    │   ├── SeatRented            seat_rented             409  off/soft/reset of a rented server
+    │   │                                                      without confirm_rented
     │   └── LeaseLost             outbox_lease_lost       409  outbox item re-claimed by another
     ├── PermissionDenied          permission_denied       403  role too low
     │   └── CsrfFailed            csrf_failed             403
@@ -63,7 +65,8 @@ __all__ = [
     "KeyFileInsecure", "KeyFileMissing", "LeaseLost", "LoginBusy", "MonitorError",
     "NodeDatError", "NotFound",
     "OutboxItemNotFound", "PermissionDenied", "RateLimited", "RegistryError",
-    "ReplayedRequest", "SeatAmbiguous", "SeatNotPending", "SecretsError", "ServerNotFound",
+    "ReplayedRequest", "SeatAmbiguous", "SeatNotPending", "SeatRented", "SecretsError",
+    "ServerNotFound",
     "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
     "TlsConfigError", "TokenTtlTooLong", "UnsafeNodeValue", "UnsafeText", "UnsealFailed",
@@ -280,6 +283,26 @@ class ActionInProgress(Conflict):
     def __init__(self, *, server: str, action: str) -> None:
         self.server = server
         self.action = action
+        super().__init__()
+
+
+class SeatRented(Conflict):
+    """Staff asked to power off, soft-off or reset rented servers without acknowledging it.
+
+    ``rented``: one ``{"uuid", "until"}`` per rented server (``until`` ISO-8601 UTC or
+    None), also sent in the API's error body.
+    """
+
+    code = "seat_rented"
+    template = ("rented, a renter would lose the PC (rent ends in brackets, UTC): {servers}; "
+                "repeat with confirm_rented true to do it anyway")
+    fields: ClassVar[tuple[str, ...]] = ("servers",)
+
+    def __init__(self, *, rented: list[dict[str, str | None]]) -> None:
+        self.rented = rented
+        self.servers = ", ".join(
+            f"{r['uuid']} ({r['until']})" if r.get("until") else str(r["uuid"])
+            for r in rented)
         super().__init__()
 
 

@@ -38,6 +38,7 @@ from agent.errors import (
     RateLimited,
     RegistryError,
     ReplayedRequest,
+    SeatRented,
     StoreBusy,
     StoreFull,
     ValidationError,
@@ -156,6 +157,8 @@ async def _agent_error(request: Request, exc: Exception) -> JSONResponse:
     elif status >= 500:
         _LOGGER.error("%s %s: %s", request.method, request.url.path, exc.message())
     body = error_body(exc.code, translate_error(exc, request_lang(request)))
+    if isinstance(exc, SeatRented):  # which servers are rented, until when (for the prompt)
+        body["error"]["rented"] = exc.rented
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -73,7 +73,7 @@ def list_servers(request: Request, _viewer: Viewer, agent: AgentDep,
                  state: RegistrationState | None = None) -> Response:
     """List servers with their current verdict and newest reading."""
     rows = agent.list_servers(verdict=verdict, state=state, labels=_labels(label))
-    return Response(request.app.state.row_renderer.render(rows),
+    return Response(request.app.state.row_renderer.render(rows, agent.rental_view),
                     media_type="application/json")
 
 
@@ -82,7 +82,8 @@ def list_servers(request: Request, _viewer: Viewer, agent: AgentDep,
 def server_detail(uuid: str, _viewer: Viewer, agent: AgentDep,
                   history: int = Query(100, ge=0, le=1440)) -> ServerDetailOut:
     """Return one server with staff intent, reading history (newest first) and DeepLink."""
-    return ServerDetailOut.from_detail(agent.server_detail(uuid, history=history))
+    detail = agent.server_detail(uuid, history=history)
+    return ServerDetailOut.from_detail(detail, agent.rental_view(detail.status.server.node_id))
 
 
 def _report_out(agent: AgentDep, report: ImportReport, actor: str, lang: str,
@@ -140,7 +141,7 @@ def add_server(body: ServerIn, operator: Operator, agent: AgentDep) -> ServerOut
         raise AlreadyExists(uuid, kind="server")
     agent.registry.import_servers(report, actor=operator.user.name)
     status = agent.server_status(agent.server(uuid).id)
-    return ServerOut.from_status(status)
+    return ServerOut.from_status(status, agent.rental_view(status.server.node_id))
 
 
 @router.patch("/servers/{uuid}", response_model=ServerOut,
@@ -153,7 +154,8 @@ def update_server(uuid: str, body: ServerPatchIn, operator: Operator,
     if isinstance(changes.get("ipmi_password"), SecretStr):
         changes["ipmi_password"] = Secret(changes["ipmi_password"].get_secret_value())
     updated = agent.registry.update_server(uuid, changes, actor=operator.user.name)
-    return ServerOut.from_status(agent.server_status(updated.id))
+    return ServerOut.from_status(agent.server_status(updated.id),
+                                 agent.rental_view(updated.node_id))
 
 
 @router.delete("/servers/{uuid}", status_code=202, responses={404: {"model": ErrorOut}})

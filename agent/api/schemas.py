@@ -26,6 +26,7 @@ from agent.models import (
 )
 from agent.monitor.dbc_text import dbc_failure_summary, ipmitool_lines
 from agent.monitor.deeplink_status import STALE, DeepLinkView
+from agent.monitor.rental_source import RentalView
 
 if TYPE_CHECKING:
     from agent.app import ServerDetail
@@ -51,6 +52,7 @@ __all__ = [
     "PowerOneIn",
     "ReadingOut",
     "RegisterOut",
+    "RentalOut",
     "RowErrorOut",
     "ServerDetailOut",
     "ServerIn",
@@ -229,6 +231,25 @@ class ReadingOut(BaseModel):
                    latency_ms=reading.latency_ms)
 
 
+class RentalOut(BaseModel):
+    """Whether DBC considers the server rented (the chain, else the rentals file).
+
+    ``until``: when the rent ends (ISO-8601 UTC, estimated from the chain's blocks; null
+    when unknown); ``stale``: the chain could not be asked, this is its last answer.
+    """
+
+    state: Literal["rented", "idle", "unknown"]
+    until: str | None
+    stale: bool
+
+    @classmethod
+    def from_view(cls, view: RentalView | None) -> RentalOut:
+        """Return the answer of a rental view (unknown for none)."""
+        view = view or RentalView()
+        return cls(state=view.state, until=view.until_iso(),  # type: ignore[arg-type]
+                   stale=view.stale)
+
+
 class ServerOut(BaseModel):
     """A server with its verdict and newest reading (no secret: they are write-only)."""
 
@@ -247,10 +268,11 @@ class ServerOut(BaseModel):
     state_detail: str
     verdict: VerdictOut | None
     reading: ReadingOut | None
+    rental: RentalOut
 
     @classmethod
-    def from_status(cls, status: ServerStatus) -> ServerOut:
-        """Return one list row: the server, its verdict and its newest reading."""
+    def from_status(cls, status: ServerStatus, rental: RentalView | None = None) -> ServerOut:
+        """Return one list row: the server, its verdict, newest reading and rental state."""
         server, reading = status.server, status.reading
         return cls(uuid=server.uuid, ip=server.ip, os=server.os, desc=server.desc,
                    ipmi_host=server.ipmi_host, ipmi_port=server.ipmi_port,
@@ -258,7 +280,8 @@ class ServerOut(BaseModel):
                    node_id=server.node_id, has_node_key=server.has_node_key,
                    state=str(server.state), state_detail=server.state_detail,
                    verdict=VerdictOut.from_record(status.verdict),
-                   reading=ReadingOut.from_record(reading) if reading is not None else None)
+                   reading=ReadingOut.from_record(reading) if reading is not None else None,
+                   rental=RentalOut.from_view(rental))
 
 
 class ServerListOut(BaseModel):
@@ -360,9 +383,10 @@ class ServerDetailOut(ServerOut):
     dbc_path: DbcPathOut | None = None
 
     @classmethod
-    def from_detail(cls, detail: ServerDetail) -> ServerDetailOut:
+    def from_detail(cls, detail: ServerDetail,
+                    rental: RentalView | None = None) -> ServerDetailOut:
         """Return one server's detail answer."""
-        row = ServerOut.from_status(detail.status)
+        row = ServerOut.from_status(detail.status, rental)
         return cls(**dict(row), intent=IntentOut.from_intent(detail.intent),
                    history=[ReadingOut.from_record(r) for r in detail.history],
                    deeplink=DeepLinkOut.from_view(detail.deeplink),
@@ -436,12 +460,18 @@ class PowerIn(_Selection):
     """Power action over a selection (uuids and/or a label)."""
 
     action: PowerAction
+    confirm_rented: bool = Field(default=False, description=(
+        "off/soft/reset of a rented server: true once the staff member acknowledged that "
+        "the renter loses the machine (else 409 seat_rented with the rent's end)"))
 
 
 class PowerOneIn(_Strict):
     """Power action on one server."""
 
     action: PowerAction
+    confirm_rented: bool = Field(default=False, description=(
+        "off/soft/reset of a rented server: true once the staff member acknowledged that "
+        "the renter loses the machine (else 409 seat_rented with the rent's end)"))
 
 
 class BootdevOneIn(_Strict):

@@ -18,6 +18,8 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.config.settings import Settings
@@ -33,7 +35,7 @@ from baremetal.chain import (
 )
 from baremetal.errors import InvalidInput
 
-__all__ = ["RentalSource", "chain_hosts", "rental_source"]
+__all__ = ["RentalSource", "RentalView", "chain_hosts", "rental_source", "rental_view"]
 
 _LOGGER = logging.getLogger(__name__)
 _PARALLEL = 8  # chain calls in flight during one monitor pass
@@ -69,6 +71,19 @@ class RentalSource:
             return self.rentals_file.rented(node_id)
         return None
 
+    def peek(self, node_id: str | None) -> tuple[bool | None, RentalState | None]:
+        """Return ``rented`` and the chain's last state without asking anyone (for pages).
+
+        The chain's cached answer (maybe stale), else the rentals file; a page never waits
+        for the chain: the monitor's pass keeps the cache current.
+        """
+        state = self.chain.peek(node_id) if node_id and self.chain is not None else None
+        if state is not None and state.rented is not None:
+            return state.rented, state
+        if self.rentals_file is not None:
+            return self.rentals_file.rented(node_id), state
+        return None, state
+
     def rented_many(self, node_ids: Iterable[str | None]) -> dict[str, bool | None]:
         """Answer ``rented`` for many servers, asking the chain for up to 8 at once."""
         wanted = sorted({n for n in node_ids if n})
@@ -85,6 +100,34 @@ class RentalSource:
                             "answer, else the rentals file", error)
         elif changed:
             _LOGGER.info("DBC chain answers again")
+
+
+@dataclass(frozen=True)
+class RentalView:
+    """What staff are shown: ``rented`` / ``idle`` / ``unknown``, the rent's end, stale."""
+
+    state: str = "unknown"
+    until: float | None = None  # Unix time the rent ends (estimated from the blocks)
+    stale: bool = False  # the chain could not be asked: this is its last answer
+
+    def until_iso(self) -> str | None:
+        """Return the rent's end as ISO-8601 UTC (``2026-12-03T20:15:00Z``), or None."""
+        if self.until is None:
+            return None
+        return datetime.fromtimestamp(self.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rental_view(source: RentalSource | None, node_id: str | None) -> RentalView:
+    """Return the rental state to show for this server, without asking the chain."""
+    if source is None or not node_id:
+        return RentalView()
+    rented, state = source.peek(node_id)
+    stale = bool(state is not None and state.stale)
+    if rented is True:
+        return RentalView("rented", state.rent_end_at if state is not None else None, stale)
+    if rented is False:
+        return RentalView("idle", None, stale)
+    return RentalView("unknown", None, stale)
 
 
 def chain_hosts(settings: Settings) -> tuple[tuple[str, ...], CoreChainConf]:

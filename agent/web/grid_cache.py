@@ -9,6 +9,12 @@ one build old — the page polls every 5 s. While no one polls, nothing runs.
 
 The body is ``GridOut`` (``agent.web.shapes``, where the row format is written) serialised
 by pydantic once per build; requests only send the stored bytes.
+
+Fresh on first load: the monitor passes every ``[check] interval_s`` (60 s by default), so
+a page opened after a quiet minute would show readings up to a minute old as if live.
+``request_pass()`` (the page's first poll, and the poll after a staff action) starts one
+monitor pass off the request path when the last one ended more than ``FRESH_S`` ago, and
+rebuilds the body as soon as it ends; the page marks the older readings until then.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from agent.web.shapes import GridOut
 if TYPE_CHECKING:
     from agent.app import Agent
 
-__all__ = ["GridBody", "GridCache", "build_body"]
+__all__ = ["FRESH_S", "GridBody", "GridCache", "build_body"]
 
 _LOGGER = logging.getLogger(__name__)
+FRESH_S = 5.0  # a page's first load asks for a pass when the last one is older than this
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,11 @@ class GridBody:
 def build_body(agent: Agent, clock: Callable[[], float] = time.monotonic) -> GridBody:
     """Read every server's status through the agent and encode its row."""
     duplicated, deeplinks = agent.deeplink_statuses()
-    grid = GridOut.from_statuses(agent.server_statuses(), duplicated, deeplinks)
+    last = agent.monitor.last_pass
+    grid = GridOut.from_statuses(
+        agent.server_statuses(), duplicated, deeplinks, agent.rental_view,
+        pass_at=None if last is None else last.started_at + last.duration_s,
+        interval_s=agent.settings.check.interval_s)
     body = grid.model_dump_json().encode("utf-8")
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     return GridBody(body, gzip.compress(body, compresslevel=5, mtime=0), etag, clock())
@@ -62,6 +73,7 @@ class GridCache:
         self._lock = threading.Lock()
         self._current: GridBody | None = None
         self._refreshing = False
+        self._pass_asked_at: float | None = None  # Unix time of the pass in flight
 
     def get(self) -> GridBody:
         """Return the current body (building it now only the first time)."""
@@ -74,6 +86,36 @@ class GridCache:
         if self._clock() - current.built_at > self._max_age_s:
             self._start_refresh()
         return current
+
+    def request_pass(self, now: float) -> float | None:
+        """Start a monitor pass unless one ended within FRESH_S or one was asked already.
+
+        Return the Unix time the pending pass was asked at (None: the data is fresh).
+        """
+        last = self._agent.monitor.last_pass
+        if last is not None and now - (last.started_at + last.duration_s) < FRESH_S:
+            return self._pass_asked_at
+        with self._lock:
+            if self._pass_asked_at is not None:
+                return self._pass_asked_at
+            self._pass_asked_at = now
+        threading.Thread(target=self._fresh_pass, name="grid-pass", daemon=True).start()
+        return now
+
+    def _fresh_pass(self) -> None:
+        try:
+            self._agent.monitor.run_pass()
+        except Exception:  # the loop's next pass will try again
+            _LOGGER.exception("pass asked for by the dashboard failed")
+        finally:
+            self._refresh_now()
+            with self._lock:
+                self._pass_asked_at = None
+
+    def _refresh_now(self) -> None:
+        with self._lock:
+            self._refreshing = True
+        self._refresh()
 
     def _start_refresh(self) -> None:
         with self._lock:

@@ -3,7 +3,10 @@
 - ``GET /ui/api/grid``: every server in one compact row (``agent.web.grid_cache``), gzip
   when accepted, the server time in ``X-Server-Time``. The ETag is a hash of the body, so
   an unchanged grid answers 304 with no body; the body is built off the request path, so
-  50 polls per second of 500 servers stay cheap.
+  50 polls per second of 500 servers stay cheap. A poll without ``If-None-Match`` (the
+  page's first, and the one after a staff action) asks for a fresh monitor pass when the
+  last one is older than ``FRESH_S``; ``X-Pass-Asked`` then says since when one is pending
+  (the page marks readings older than that and polls again soon).
 - ``GET /ui/api/servers/{uuid}``: the API's server detail shape (``ServerDetailOut``)
   plus the server's newest events, in one request (``UiServerDetailOut``).
 - ``GET /ui/api/events``: a page of the event log (``kind``, ``server``, ``before``,
@@ -58,7 +61,8 @@ def _json(data: Any, *, etag: str | None = None) -> Response:
 
 def server_detail(agent: Agent, uuid: str, clock: Callable[[], float]) -> UiServerDetailOut:
     """Return one server's detail with its newest events (the API detail shape + events)."""
-    detail = ServerDetailOut.from_detail(agent.server_detail(uuid, history=_HISTORY))
+    found = agent.server_detail(uuid, history=_HISTORY)
+    detail = ServerDetailOut.from_detail(found, agent.rental_view(found.status.server.node_id))
     events = agent.events_page(server_uuid=uuid, limit=_EVENTS).items
     return UiServerDetailOut(**dict(detail), events=[EventOut.from_record(e) for e in events],
                              now=clock())
@@ -83,11 +87,15 @@ def build_ui_api_router(*, agent: Agent,
     @router.get("/grid")
     def grid_data(request: Request) -> Response:
         api_principal(auth, request)
+        now = clock()
+        asked = grid.request_pass(now) if "if-none-match" not in request.headers else None
         current = grid.get()
         # The server's clock in a header: the page shows "12 s ago" without trusting the
         # browser's clock, and the body (and its ETag) stays the same while nothing changed.
         headers = {"ETag": current.etag, "Cache-Control": "no-cache",
-                   "Vary": "Accept-Encoding", "X-Server-Time": f"{clock():.3f}"}
+                   "Vary": "Accept-Encoding", "X-Server-Time": f"{now:.3f}"}
+        if asked is not None:
+            headers["X-Pass-Asked"] = f"{asked:.3f}"
         if _not_modified(request, current.etag):
             return Response(status_code=304, headers=headers)
         if "gzip" in request.headers.get("accept-encoding", ""):

@@ -136,6 +136,20 @@ class ChainRentals:
             self._down_until, self._last_error = 0.0, None
         return state
 
+    def peek(self, node_id: str) -> RentalState | None:
+        """Return the last answer about this machine without asking the chain (None: none).
+
+        Marked stale while the chain cannot be asked; ``age_s`` says how old it is.
+        """
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(node_id)
+            error = self._last_error
+        if cached is None:
+            return None
+        return replace(cached, age_s=now - cached.fetched_at, stale=error is not None,
+                       error=None if error is None else str(error))
+
     def _current_block(self) -> int:
         # One block lasts BLOCK_TIME_S: a pass over many machines asks for it once.
         now = self._clock()

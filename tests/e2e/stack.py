@@ -148,11 +148,14 @@ def _wait_healthy(url: str, proc: Proc) -> None:
     raise RuntimeError(f"agent not healthy in time: {proc.log()[-3000:]}")
 
 
-def start_cafe(work: Path, *, config: dict[str, Any] | None = None,
+def start_cafe(work: Path, *, chain: bool = False, config: dict[str, Any] | None = None,
                agent_env: dict[str, str] | None = None) -> Cafe:
     """Start the emulator, one fake BMC per server, and the agent (stopped by Cafe.stop).
 
-    ``config``: agent settings over the defaults; ``agent_env``: the agent's environment.
+    ``chain``: the emulator also serves its rentals file as a chain simulator
+    (``--chain-sim-listen``) and the agent asks it (``[chain] hosts``): one rental truth.
+    ``config``: agent settings over the defaults below (``"section.key": value``);
+    ``agent_env``: the agent's environment.
     """
     work.mkdir(parents=True, exist_ok=True)
     procs: list[Proc] = []
@@ -164,7 +167,14 @@ def start_cafe(work: Path, *, config: dict[str, Any] | None = None,
 
     bmcs: dict[str, FakeBmcHandle] = {}
     try:
-        emulator = start_emulator(spawn, work)
+        config = dict(config or {})
+        chain_args: list[str] = []
+        if chain:
+            chain_port = free_port()
+            chain_args = ["--chain-sim-listen", f"127.0.0.1:{chain_port}"]
+            config.setdefault("chain.hosts", [f"http://127.0.0.1:{chain_port}"])
+            config.setdefault("chain.ttl_s", 0.5)
+        emulator = start_emulator(spawn, work, extra_args=chain_args)
         for uuid, _row, _zone, power in LAYOUT:
             bmcs[uuid] = start_fake_bmc(work / f"bmc-{uuid}", password=BMC_PASSWORD,
                                         initial_power=power)

@@ -135,7 +135,7 @@ var BM = (function () {
 
   return {
     t: t, tOr: tOr, el: el, clear: clear, ago: ago, stamp: stamp, api: api,
-    errorText: errorText, setServerNow: setServerNow, verdictLabel: verdictLabel,
+    errorText: errorText, setServerNow: setServerNow, serverNow: serverNow, verdictLabel: verdictLabel,
     powerLabel: powerLabel, bootLabel: bootLabel, deeplinkState: deeplinkState,
     lang: lang, canAct: canAct, canImport: canImport, csrf: csrf
   };

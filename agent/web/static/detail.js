@@ -74,6 +74,7 @@
       [t("ui.since"), d.verdict ? BM.stamp(d.verdict.since) : "—"],
       [t("ui.power"), el("span", {class: "pw-" + (r && r.power || "unknown"), id: "power",
                                  text: BM.powerLabel(r && r.power)})],
+      BMActions.rentalFact(d), // 出租中（至 …）/ 空闲 / 未知
       [t("ui.boot_device"), bootText(r), "next-boot"],
       [t("ui.last_checked"), r ? BM.stamp(r.ts) + " (" + BM.ago(r.ts) + ")" : t("ui.never")],
       [t("ui.last_success"), d.verdict && d.verdict.last_ok_at ? BM.ago(d.verdict.last_ok_at) : t("ui.never")],

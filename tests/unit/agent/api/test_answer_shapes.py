@@ -4,6 +4,7 @@ routes serialise. The expected texts below are what the hand-built dicts produce
 the models became the single source (byte for byte: key order, null vs missing, UTF-8)."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -26,6 +27,7 @@ from agent.models import (
     Verdict,
 )
 from agent.monitor.deeplink_status import DeepLinkView
+from agent.monitor.rental_source import RentalView
 from agent.secrets import Sealer, Secret, generate_key
 from agent.store import Store
 from agent.web.grid_cache import build_body
@@ -39,18 +41,22 @@ LIST_TEXT = (
     '"since":1733234567.123456,"checked_at":1733234567.123456,"last_ok_at":1733234567.123456},'
     '"reading":{"ts":1733234567.123456,"power":"on","boot_device":"pxe","boot_valid":true,'
     '"boot_persistent":false,"boot_uefi":null,"dbc_path_ok":true,"dbc_path_message":"ok",'
-    '"dbc_power_status":"running","error_class":null,"error_detail":"","latency_ms":12.5}},'
+    '"dbc_power_status":"running","error_class":null,"error_detail":"","latency_ms":12.5},'
+    '"rental":{"state":"unknown","until":null,"stale":false}},'
     '{"uuid":"pc-2","ip":"10.0.0.2","os":"","desc":"","ipmi_host":"127.0.0.2","ipmi_port":623,'
     '"ipmi_user":"admin","mac":"aa:bb:cc:dd:ee:ff","labels":{},"node_id":null,'
-    '"has_node_key":false,"state":"pending","state_detail":"","verdict":null,"reading":null}]}')
+    '"has_node_key":false,"state":"pending","state_detail":"","verdict":null,"reading":null,'
+    '"rental":{"state":"unknown","until":null,"stale":false}}]}')
 
 # ROT: pc-1's rotation time, stamped by the store's clock.
 GRID_TEXT = (
     '{"servers":[{"u":"pc-1","ip":"10.0.0.1","d":"座位 1 </script>","l":{"row":"A","zone":"vip"},'
     '"st":"pending","v":"mismatch","p":"on","b":"pxe","bp":false,"t":1733234567.123456,'
-    '"e":null,"dl":{"f":"fresh","rot":ROT,"res":"confirmed","dup":true}},{"u":"pc-2",'
+    '"e":null,"dl":{"f":"fresh","rot":ROT,"res":"confirmed","dup":true},'
+    '"r":{"state":"unknown","until":null,"stale":false}},{"u":"pc-2",'
     '"ip":"10.0.0.2","d":"","l":{},"st":"pending","v":"unknown","p":null,"b":null,"bp":false,'
-    '"t":null,"e":null,"dl":{"f":"unknown","rot":null,"res":"","dup":true}}]}')
+    '"t":null,"e":null,"dl":{"f":"unknown","rot":null,"res":"","dup":true},'
+    '"r":{"state":"unknown","until":null,"stale":false}}],"pass_at":null,"interval_s":60.0}')
 
 VIEWS = [
     DeepLinkView(uuid="pc-1", ip="10.0.0.1", node_id=None, device_id="123", last_rotated_at=2.0,
@@ -73,10 +79,15 @@ def _text(model) -> str:
 
 
 class _Facade:
-    """The two reads of the Agent façade the grid cache uses, over a real store."""
+    """The reads of the Agent façade the grid cache uses, over a real store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.monitor = SimpleNamespace(last_pass=None)  # no pass yet
+        self.settings = SimpleNamespace(check=SimpleNamespace(interval_s=60.0))
+
+    def rental_view(self, _node_id):
+        return RentalView()  # no chain, no rentals file
 
     def server_statuses(self):
         return self.store.status.find()
