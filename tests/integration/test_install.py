@@ -18,7 +18,6 @@ import fnmatch
 import hashlib
 import importlib.metadata
 import os
-import re
 import shutil
 import site
 import stat
@@ -30,6 +29,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 INSTALL = ROOT_DIR / "packaging" / "install.sh"
@@ -151,8 +151,11 @@ def staged_cli(root: Path, tmp_path: Path, *args: str, config: bool = True
 def _missing_dependencies() -> list[str]:
     project = tomllib.loads((ROOT_DIR / "pyproject.toml").read_text())["project"]
     missing = []
-    for requirement in project["dependencies"]:
-        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue  # e.g. pywin32 (sys_platform == 'win32'): not for this machine
+        name = requirement.name
         try:
             importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
