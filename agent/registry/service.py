@@ -127,7 +127,7 @@ class Registry:
                 queued |= self._import_one(spec, outcome)
             self._store.events.append(
                 actor=actor, kind=EventKind.AUDIT, action="import",
-                result="ok" if not outcome.errors else "partial", detail=_import_detail(outcome))
+                result=_import_result(outcome), detail=_import_detail(outcome))
         if queued:
             self._wake()
         _LOGGER.info("import by %s: %d created, %d updated, %d unchanged, %d refused", actor,
@@ -320,6 +320,17 @@ class Registry:
             return self._store.servers.get_by_uuid(uuid=uuid)
         except AgentError:
             return None
+
+
+def _import_result(outcome: ImportOutcome) -> str:
+    """Return ``ok``, ``partial`` (some rows refused) or ``failed`` (nothing taken).
+
+    ``failed``: a rejected header, or every row refused.
+    """
+    if not outcome.errors:
+        return "ok"
+    taken = outcome.created or outcome.updated or outcome.unchanged
+    return "partial" if taken else "failed"
 
 
 def _import_detail(outcome: ImportOutcome) -> dict[str, Any]:

@@ -33,6 +33,15 @@ def _import(registry: Registry, text: str = ROWS) -> None:
     registry.import_servers(parse_inventory((HEADER + text).encode()), actor="alice")
 
 
+def test_import_with_a_rejected_header_is_logged_failed(registry: Registry, store: Store) -> None:
+    # Found: a CSV whose header was refused (nothing imported) was logged "partial".
+    outcome = registry.import_servers(parse_inventory(b"name,addr\nPC-1,1.2.3.4\n", "x.csv"),
+                                      actor="alice")
+    assert [e.code for e in outcome.errors] == ["bad_header"] and outcome.created == []
+    event = store.events.page(kinds=[EventKind.AUDIT], action="import").items[0]
+    assert event.result == "failed" and event.detail["refused"] == 1
+
+
 def _registered(store: Store, uuid: str) -> None:
     server = store.servers.get_by_uuid(uuid=uuid)
     store.servers.set_registration(server_id=server.id, state=RegistrationState.REGISTERED,
