@@ -66,6 +66,10 @@ _ALL = 1_000_000
 _LIST_IN_EVENT = 50
 
 
+class _RollBack(Exception):  # not an error: it ends a preview's transaction
+    """Raised to roll a preview's transaction back."""
+
+
 @dataclass(frozen=True)
 class ImportOutcome:
     """Result of one import, by uuid; ``errors`` holds the refused rows."""
@@ -133,6 +137,22 @@ class Registry:
         _LOGGER.info("import by %s: %d created, %d updated, %d unchanged, %d refused", actor,
                      len(outcome.created), len(outcome.updated), len(outcome.unchanged),
                      len(outcome.errors))
+        return outcome
+
+    def preview_import(self, report: ImportReport) -> ImportOutcome:
+        """Return what ``import_servers`` would do, writing nothing (no event, no outbox).
+
+        The import runs in a transaction that is always rolled back, so the preview uses
+        exactly the import's rules.
+        """
+        outcome = ImportOutcome(errors=list(report.errors))
+        try:
+            with self._store.transaction():
+                for spec in report.servers:
+                    self._import_one(spec, outcome)
+                raise _RollBack
+        except _RollBack:
+            pass
         return outcome
 
     def _import_one(self, spec: ServerSpec, outcome: ImportOutcome) -> bool:
