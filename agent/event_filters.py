@@ -79,9 +79,9 @@ def parse_instant(value: str, *, field: str, zone: tzinfo, end_of_day: bool = Fa
             start = datetime(day.year, day.month, day.day, tzinfo=zone)
             return (start + timedelta(days=1 if end_of_day else 0)).timestamp()
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+        return moment.timestamp()
+    except (ValueError, OverflowError):
         raise ValidationError(field=field, reason="not an ISO-8601 date or date-time "
                               "(e.g. 2026-12-03 or 2026-12-03T08:00+08:00)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.timestamp()
