@@ -99,3 +99,22 @@ def test_import_with_a_rejected_header_is_logged_failed(agent):
     assert answer.status_code == 200 and answer.json()["created"] == []
     event = agent.get("/api/v1/audit", params={"action": "import"}).json()["items"][0]
     assert event["result"] == "failed" and event["actor"] == "admin"
+
+
+def test_import_template_and_preview_store_nothing(agent):
+    template = agent.get("/api/v1/servers/import/template", user="view")
+    assert template.status_code == 200 and template.content.startswith(b"\xef\xbb\xbfuuid,ip,")
+    assert "attachment" in template.headers["content-disposition"]
+    events = len(agent.get("/api/v1/audit", params={"limit": 500}).json()["items"])
+    preview = agent.post("/api/v1/servers/import", params={"filename": "t.csv", "dry_run": "true",
+                                                           "register": "true"},
+                         data=template.content, headers={"Content-Type": "text/csv"})
+    assert preview.status_code == 200, preview.text
+    report = preview.json()
+    assert report["dry_run"] is True and report["updated"] == ["PC-A01"]  # seeded: it differs
+    assert report["queued"] is None
+    assert agent.get("/api/v1/servers/PC-A01").json()["desc"] == "A排1号"
+    assert len(agent.get("/api/v1/audit", params={"limit": 500}).json()["items"]) == events
+    refused = agent.post("/api/v1/servers/import", params={"dry_run": "true"}, user="view",
+                         data=template.content, headers={"Content-Type": "text/csv"})
+    assert refused.status_code == 403
