@@ -11,7 +11,7 @@ from agent.models import EventKind, Role
 from agent.registry.inventory import CSV_FIELDS, OPTIONAL_FIELDS
 from agent.web.access import can_act, can_import
 from agent.web.pages import Page
-from agent.web.templating import Markup, Templates, element
+from agent.web.templating import Markup, Templates, element, escape
 
 __all__ = ["audit_page", "detail_page", "forbidden_page", "grid_page", "import_page",
            "seat_page", "seats_page", "users_page"]
@@ -108,7 +108,8 @@ def import_page(principal: Principal, lang: str) -> Page:
     allowed = can_import(principal)
     body = _TEMPLATES.render(
         "import.html", heading=t("ui.import_servers"), help=t("ui.import_help"),
-        columns=",".join((*CSV_FIELDS, *OPTIONAL_FIELDS)), upload=t("ui.upload"),
+        columns=Markup(",<wbr>".join(escape(c) for c in (*CSV_FIELDS, *OPTIONAL_FIELDS))),
+        upload=t("ui.upload"),
         register_label=t("ui.register_after_import"), choose=t("ui.choose_file"),
         no_file=t("ui.no_file"), template=t("ui.import_template"),
         template_href="/api/v1/servers/import/template", preview=t("ui.import_preview"),

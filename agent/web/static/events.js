@@ -38,7 +38,8 @@ var BMEvents = (function () {
   var HIDDEN = {device: 1, persistent: 1, uefi: 1, code: 1, command: 1, target: 1, message: 1,
                 reading: 1, duration_s: 1, outbox_id: 1, token_id: 1, created_uuids: 1,
                 updated_uuids: 1, created: 1, updated: 1, unchanged: 1, refused: 1, errors: 1,
-                fields: 1, user: 1, count: 1, attempt: 1, source_ip: 1, step: 1, error: 1};
+                fields: 1, user: 1, count: 1, attempt: 1, source_ip: 1, step: 1, error: 1,
+                role: 1, revoked_sessions: 1, revoked_tokens: 1};
   var LIST_MAX = 5;
 
   /** "PC-A01, PC-A02 … and 3 more": at most LIST_MAX seat ids, then a count. */
@@ -59,9 +60,12 @@ var BMEvents = (function () {
     }
     if (d.unchanged) parts.push(t("detail.unchanged", {count: d.unchanged}));
     if (d.refused) parts.push(t("detail.refused", {count: d.refused}));
-    if (d.errors && d.errors.length) parts.push(t("detail.first_error", {message: d.errors[0]}));
     if (d.fields && d.fields.length) parts.push(t("detail.fields", {fields: d.fields.join(", ")}));
     if (d.user) parts.push(t("detail.user", {user: d.user}));
+    if (d.role) parts.push(t("detail.role", {role: BM.tOr("role." + d.role, d.role)}));
+    if (d.revoked_sessions !== undefined) {
+      parts.push(t("detail.revoked", {sessions: d.revoked_sessions, tokens: d.revoked_tokens || 0}));
+    }
     if (typeof d.count === "number") parts.push(t("detail.queued", {count: d.count}));
     if (typeof d.attempt === "number" && d.attempt > 1) parts.push(t("detail.attempt", {n: d.attempt}));
     if (d.step) parts.push(t("detail.step", {step: d.step}));
