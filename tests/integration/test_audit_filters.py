@@ -1,7 +1,8 @@
 """The event-log filters over real HTTP (``bm-agent serve``): part of a seat's id or name,
 the person, a date range in the café's zone or with an offset, an action family, an unknown
 family (400 listing the families), and the result logged for an import whose header was
-refused ("failed", not "partial"). Events are seeded with known times before the agent starts.
+refused ("failed", not "partial"); the import template and a dry-run import that stores
+nothing. Events are seeded with known times before the agent starts.
 """
 
 from datetime import UTC, datetime
