@@ -266,10 +266,13 @@ class Agent:
 
     def events_page(self, *, before_id: int | None = None, limit: int = 50,
                     server_uuid: str | None = None, kinds: Collection[EventKind] | None = None,
-                    action: str | None = None, since_ts: float | None = None) -> EventPage:
+                    action: str | None = None, since_ts: float | None = None,
+                    until_ts: float | None = None, seat: str | None = None,
+                    actor: str | None = None) -> EventPage:
         """Return up to ``limit`` events older than ``before_id``, newest first, filtered."""
         return self.store.events.page(before_id=before_id, limit=limit, server_uuid=server_uuid,
-                                      kinds=kinds, action=action, since_ts=since_ts)
+                                      kinds=kinds, action=action, since_ts=since_ts,
+                                      until_ts=until_ts, seat=seat, actor=actor)
 
     def server(self, uuid: str) -> Server:
         """Return one inventory row (``ServerNotFound`` if there is none)."""

@@ -36,7 +36,8 @@ table in ``agent/api/errors.py``, as ``agent/cli/context.py`` maps exit codes)::
     │   ├── UnsafeNodeValue       unsafe_node_value       422  stored IPMI field unsafe on the
     │   │                                                      node's shell line (never sent)
     │   ├── TokenTtlTooLong       token_ttl_too_long      422  ttl_s over the role's cap
-    │   └── UnsafeText            unsafe_text             422  control/bidi characters
+    │   ├── UnsafeText            unsafe_text             422  control/bidi characters
+    │   └── UnknownActionFamily   unknown_action_family   400  event filter: no such action
     ├── HookAuthError             hook_auth_failed        401  boot-hook request refused
     │   ├── BadSignature          bad_signature           403  (codes and statuses as pinned
     │   ├── StaleRequest          stale_timestamp         401   by tests/contract/
@@ -69,7 +70,8 @@ __all__ = [
     "ServerNotFound",
     "StaleRequest", "StoreBusy",
     "StoreCorrupt", "StoreError", "StoreFull", "StoreIntegrityError", "StoreTooNew",
-    "TlsConfigError", "TokenTtlTooLong", "UnsafeNodeValue", "UnsafeText", "UnsealFailed",
+    "TlsConfigError", "TokenTtlTooLong", "UnknownActionFamily", "UnsafeNodeValue", "UnsafeText",
+    "UnsealFailed",
     "UserNotFound", "ValidationError", "WrongSourceIp", "all_error_classes",
 ]
 
@@ -459,6 +461,19 @@ class UnsafeText(ValidationError):
 
     def __init__(self, *, field: str) -> None:
         super().__init__(field=field, reason="control or bidirectional characters")
+
+
+class UnknownActionFamily(ValidationError):
+    """An event filter names neither an action family nor a known action."""
+
+    code = "unknown_action_family"
+    template = 'action: unknown action or family "{action}"; use one of the families: {families}'
+    fields: ClassVar[tuple[str, ...]] = ("action", "families")
+
+    def __init__(self, *, action: str, families: str) -> None:
+        self.action = action
+        self.families = families
+        super().__init__(field="action", reason="unknown action family")
 
 
 class HookAuthError(AgentError):

@@ -41,6 +41,7 @@ from agent.errors import (
     SeatRented,
     StoreBusy,
     StoreFull,
+    UnknownActionFamily,
     ValidationError,
     WrongSourceIp,
 )
@@ -64,6 +65,7 @@ _AGENT_STATUS: dict[type[AgentError], int] = {
     AuthFailed: 401,
     RateLimited: 429,
     ValidationError: 422,
+    UnknownActionFamily: 400,
     HookAuthError: 401,
     BadSignature: 403,
     ReplayedRequest: 409,

@@ -32,7 +32,13 @@ from agent.errors import AlreadyExists, ServerNotFound, ValidationError
 from agent.i18n import translate
 from agent.labels import parse_selector
 from agent.models import RegistrationState, Verdict
-from agent.registry.inventory import ImportReport, RowError, parse_inventory, parse_json
+from agent.registry.inventory import (
+    CSV_TEMPLATE,
+    ImportReport,
+    RowError,
+    parse_inventory,
+    parse_json,
+)
 from agent.secrets import Secret
 
 __all__ = ["router", "row_error_out"]
@@ -87,22 +93,41 @@ def server_detail(uuid: str, _viewer: Viewer, agent: AgentDep,
 
 
 def _report_out(agent: AgentDep, report: ImportReport, actor: str, lang: str,
-                register: bool) -> ImportOut:
-    outcome = agent.registry.import_servers(report, actor=actor)
-    queued = agent.registry.register_pending(actor=actor) if register else None
+                register: bool, dry_run: bool = False) -> ImportOut:
+    if dry_run:
+        outcome = agent.registry.preview_import(report)
+        queued = None
+    else:
+        outcome = agent.registry.import_servers(report, actor=actor)
+        queued = agent.registry.register_pending(actor=actor) if register else None
     errors = [row_error_out(e, lang) for e in outcome.errors]
     return ImportOut(created=list(outcome.created), updated=list(outcome.updated),
-                     unchanged=list(outcome.unchanged), errors=errors, queued=queued)
+                     unchanged=list(outcome.unchanged), errors=errors, queued=queued,
+                     dry_run=dry_run)
 
 
 @router.post("/servers/import", response_model=ImportOut, openapi_extra=_INVENTORY_BODY)
 def import_servers(body: RawBody, operator: Operator, agent: AgentDep, lang: Lang,
                    filename: str = Query("", max_length=200),
-                   register: bool = Query(False, description="also queue registration")
+                   register: bool = Query(False, description="also queue registration"),
+                   dry_run: bool = Query(False, description="preview: validate and report "
+                                         "what would change, write nothing")
                    ) -> ImportOut:
-    """Import a CSV (node field names) or JSON inventory; bad rows are reported, good rows kept."""
+    """Import a CSV (node field names) or JSON inventory; bad rows are reported, good rows kept.
+
+    ``dry_run=true`` answers the same per-row report without storing anything.
+    """
     report = parse_inventory(body, filename)
-    return _report_out(agent, report, operator.user.name, lang, register)
+    return _report_out(agent, report, operator.user.name, lang, register and not dry_run,
+                       dry_run)
+
+
+@router.get("/servers/import/template", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def import_template(_viewer: Viewer) -> Response:
+    """Return a CSV to fill in: the header and one example row (UTF-8 with a BOM for Excel)."""
+    return Response(CSV_TEMPLATE, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="bm-agent-import-template.csv"'})
 
 
 def _row(body: ServerIn) -> dict[str, Any]:

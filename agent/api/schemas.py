@@ -441,6 +441,7 @@ class ImportOut(BaseModel):
     unchanged: list[str]
     errors: list[RowErrorOut]
     queued: int | None = None
+    dry_run: bool = False  # a preview: nothing was stored
 
 
 class RegisterOut(BaseModel):

@@ -39,6 +39,7 @@ from baremetal.ipmi.shell_word import check_shell_word
 
 __all__ = [
     "CSV_FIELDS",
+    "CSV_TEMPLATE",
     "ImportReport",
     "RowError",
     "ServerSpec",
@@ -53,6 +54,11 @@ CSV_FIELDS = (
     "uuid", "ip", "os", "desc", "ipmi_hostname", "ipmi_username", "ipmi_password", "ipmi_port",
 )
 OPTIONAL_FIELDS = ("mac", "labels")
+# A file staff can fill in: the header and one example row, UTF-8 with a BOM so Excel
+# opens the Chinese text correctly (the importer reads it back as it is).
+CSV_TEMPLATE = ("\ufeff" + ",".join((*CSV_FIELDS, *OPTIONAL_FIELDS)) + "\r\n"
+                "PC-A01,192.168.1.101,Windows 10,A排1号 RTX 4090,192.168.2.101,admin,"
+                "change-me,623,,zone=大厅;row=A\r\n").encode("utf-8")
 _REQUIRED = ("uuid", "ip", "ipmi_hostname", "ipmi_username", "ipmi_password")
 _UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")

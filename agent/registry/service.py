@@ -66,6 +66,10 @@ _ALL = 1_000_000
 _LIST_IN_EVENT = 50
 
 
+class _RollBack(Exception):  # not an error: it ends a preview's transaction
+    """Raised to roll a preview's transaction back."""
+
+
 @dataclass(frozen=True)
 class ImportOutcome:
     """Result of one import, by uuid; ``errors`` holds the refused rows."""
@@ -127,12 +131,28 @@ class Registry:
                 queued |= self._import_one(spec, outcome)
             self._store.events.append(
                 actor=actor, kind=EventKind.AUDIT, action="import",
-                result="ok" if not outcome.errors else "partial", detail=_import_detail(outcome))
+                result=_import_result(outcome), detail=_import_detail(outcome))
         if queued:
             self._wake()
         _LOGGER.info("import by %s: %d created, %d updated, %d unchanged, %d refused", actor,
                      len(outcome.created), len(outcome.updated), len(outcome.unchanged),
                      len(outcome.errors))
+        return outcome
+
+    def preview_import(self, report: ImportReport) -> ImportOutcome:
+        """Return what ``import_servers`` would do, writing nothing (no event, no outbox).
+
+        The import runs in a transaction that is always rolled back, so the preview uses
+        exactly the import's rules.
+        """
+        outcome = ImportOutcome(errors=list(report.errors))
+        try:
+            with self._store.transaction():
+                for spec in report.servers:
+                    self._import_one(spec, outcome)
+                raise _RollBack
+        except _RollBack:
+            pass
         return outcome
 
     def _import_one(self, spec: ServerSpec, outcome: ImportOutcome) -> bool:
@@ -320,6 +340,17 @@ class Registry:
             return self._store.servers.get_by_uuid(uuid=uuid)
         except AgentError:
             return None
+
+
+def _import_result(outcome: ImportOutcome) -> str:
+    """Return ``ok``, ``partial`` (some rows refused) or ``failed`` (nothing taken).
+
+    ``failed``: a rejected header, or every row refused.
+    """
+    if not outcome.errors:
+        return "ok"
+    taken = outcome.created or outcome.updated or outcome.unchanged
+    return "partial" if taken else "failed"
 
 
 def _import_detail(outcome: ImportOutcome) -> dict[str, Any]:

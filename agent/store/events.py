@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from agent.errors import NotFound, ValidationError
+from agent.event_filters import match_action
 from agent.models import EventKind, EventPage, EventRecord
 from agent.store._base import Repo, dump_json, load_json, opt_bool
 
@@ -20,6 +21,16 @@ __all__ = ["EventRepo", "insert_event"]
 
 _MAX_PAGE = 500
 _MAX_TEXT = 200
+# A seat filter matches part of the uuid, the description or a label value of the server.
+_SEAT_CLAUSE = ("(server_uuid LIKE ? ESCAPE '\\' OR server_uuid IN (SELECT uuid FROM servers"
+                " WHERE description LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM"
+                " json_each(servers.labels) WHERE json_each.value LIKE ? ESCAPE '\\')))")
+
+
+def _like(text: str, *, anywhere: bool = True) -> str:
+    """Return a LIKE pattern matching ``text`` literally (``%`` and ``_`` escaped)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%" if anywhere else f"{escaped}%"
 
 
 def _event(row: sqlite3.Row) -> EventRecord:
@@ -73,27 +84,55 @@ class EventRepo(Repo):
 
     def page(self, *, before_id: int | None = None, limit: int = 50,
              server_uuid: str | None = None, kinds: Collection[EventKind] | None = None,
-             action: str | None = None, since_ts: float | None = None) -> EventPage:
-        """Return up to ``limit`` events older than ``before_id``, newest first, filtered."""
+             action: str | None = None, since_ts: float | None = None,
+             until_ts: float | None = None, seat: str | None = None,
+             actor: str | None = None) -> EventPage:
+        """Return up to ``limit`` events older than ``before_id``, newest first, filtered.
+
+        ``action``: an action or a family (``agent.event_filters``); ``seat``: part of a
+        server's uuid, description or a label value; ``actor``: a name (any case);
+        ``until_ts``: before that instant.
+        """
         if not 1 <= limit <= _MAX_PAGE:
             raise ValidationError(field="limit", reason=f"must be 1..{_MAX_PAGE}")
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (("id <", before_id), ("server_uuid =", server_uuid),
-                              ("action =", action), ("ts >=", since_ts)):
+                              ("ts >=", since_ts), ("ts <", until_ts),
+                              ("actor COLLATE NOCASE =", actor.strip() if actor else None)):
             if value is not None:
                 clauses.append(f"{column} ?")
                 params.append(value)
         if kinds:
             clauses.append(f"kind IN ({', '.join(['?'] * len(kinds))})")
             params += [str(EventKind(k)) for k in kinds]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        if seat and seat.strip():
+            clauses.append(_SEAT_CLAUSE)
+            params += [_like(seat.strip())] * 3
         with self._db.read() as conn:
+            if action:
+                self._action_clause(conn, action, clauses, params)
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             rows = conn.execute(f"SELECT * FROM events {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 - fixed fragments
                                 (*params, limit + 1)).fetchall()
         items = tuple(_event(r) for r in rows[:limit])
         next_before = items[-1].id if len(rows) > limit else None
         return EventPage(items=items, next_before_id=next_before)
+
+    @staticmethod
+    def _action_clause(conn: sqlite3.Connection, action: str, clauses: list[str],
+                       params: list[Any]) -> None:
+        exists = conn.execute("SELECT 1 FROM events WHERE action = ? LIMIT 1",
+                              (action.strip(),)).fetchone() is not None
+        match = match_action(action, exists=exists)
+        marks = ", ".join(["?"] * len(match.actions))
+        if match.prefix is None:
+            clauses.append(f"action IN ({marks})")
+        else:
+            clauses.append(f"(action IN ({marks}) OR action LIKE ? ESCAPE '\\')")
+        params += list(match.actions)
+        if match.prefix is not None:
+            params.append(_like(match.prefix, anywhere=False))
 
     def latest_id(self) -> int:
         """Return the highest event id (0 when empty)."""

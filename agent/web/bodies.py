@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent.accounts.auth import Principal
+from agent.event_filters import ACTION_FAMILIES
 from agent.i18n import translate
-from agent.models import EventKind
+from agent.models import EventKind, Role
 from agent.registry.inventory import CSV_FIELDS, OPTIONAL_FIELDS
 from agent.web.access import can_act, can_import
 from agent.web.help import manual_body, verdict_legend
 from agent.web.pages import Page
-from agent.web.templating import Markup, Templates, element
+from agent.web.templating import Markup, Templates, element, escape
 
-__all__ = ["audit_page", "detail_page", "grid_page", "import_page", "manual_page", "seats_page"]
+__all__ = ["audit_page", "detail_page", "forbidden_page", "grid_page", "import_page",
+           "manual_page", "seat_page", "seats_page", "users_page"]
 
 _TEMPLATES = Templates()
 
@@ -56,16 +60,47 @@ def detail_page(principal: Principal, lang: str, uuid: str) -> Page:
 
 
 def audit_page(lang: str) -> Page:
-    """Return the paged event log (audit events first)."""
+    """Return the paged event log (audit events first), with its filters."""
     def t(key: str) -> str:
         return translate(key, lang)
     options = [element("option", t("ui.all"), value="all")]
     options += [element("option", t(f"event_kind.{k}"), value=str(k)) for k in EventKind]
+    families = [element("option", t("ui.all"), value="")]
+    families += [element("option", t(f"action_family.{f}"), value=f) for f in ACTION_FAMILIES]
     body = _TEMPLATES.render(
-        "audit.html", heading=t("ui.audit"), kind_label=t("ui.kind"),
-        kind_options=Markup("".join(options)), server_placeholder=t("ui.server_filter"),
+        "audit.html", heading=t("ui.audit"),
+        kind_label=t("ui.kind"), kind_options=Markup("".join(options)),
+        family_label=t("ui.action_family"), family_options=Markup("".join(families)),
+        server_placeholder=t("ui.server_filter"), actor_placeholder=t("ui.actor_filter"),
+        from_label=t("ui.date_from"), to_label=t("ui.date_to"), clear=t("ui.clear_filters"),
         newer=t("ui.prev_page"), older=t("ui.next_page"))
     return Page("audit", "ui.audit", Markup(body), ("events.js",))
+
+
+def seat_page(principal: Principal, lang: str, uuid: str) -> Page:
+    """Return one server's page titled with the seat's id; admins get edit and delete."""
+    page = detail_page(principal, lang, uuid)
+    extra = ("confirm.js", "seat_edit.js") if principal.user.role == Role.ADMIN else ()
+    return replace(page, title_text=uuid, scripts=(*page.scripts, *extra))
+
+
+def users_page(principal: Principal, lang: str) -> Page:
+    """Return the staff users page (admins only: the router refuses anyone else)."""
+    def t(key: str) -> str:
+        return translate(key, lang)
+    roles = Markup("".join(element("option", t(f"role.{r}"), value=str(r)) for r in Role))
+    body = _TEMPLATES.render(
+        "users.html", heading=t("ui.users"), help=t("ui.users_help"), add=t("ui.user_add"),
+        name_label=t("ui.username"), password=t("ui.password"), role=t("ui.role"), roles=roles,
+        me=principal.user.name)
+    return Page("users", "ui.users", Markup(body), ("confirm.js", "users.js"))
+
+
+def forbidden_page(lang: str, page_name: str, title_key: str) -> Page:
+    """Return the body shown to someone whose role does not open this page."""
+    text = translate("ui.admin_only", lang)
+    return Page(page_name, title_key, element("p", text, class_="notice error", id="forbidden"),
+                ())
 
 
 def import_page(principal: Principal, lang: str) -> Page:
@@ -75,10 +110,11 @@ def import_page(principal: Principal, lang: str) -> Page:
     allowed = can_import(principal)
     body = _TEMPLATES.render(
         "import.html", heading=t("ui.import_servers"), help=t("ui.import_help"),
-        columns=",".join((*CSV_FIELDS, *OPTIONAL_FIELDS)), upload=t("ui.upload"),
+        columns=Markup(",<wbr>".join(escape(c) for c in (*CSV_FIELDS, *OPTIONAL_FIELDS))),
+        upload=t("ui.upload"),
         register_label=t("ui.register_after_import"), choose=t("ui.choose_file"),
-        no_file=t("ui.no_file"),
-        disabled=Markup("") if allowed else Markup("disabled"),
+        no_file=t("ui.no_file"), template=t("ui.import_template"),
+        template_href="/api/v1/servers/import/template", preview=t("ui.import_preview"),
         viewer_note=_viewer_note(principal, lang, allowed), report=t("ui.import_report"))
     return Page("import", "ui.import", Markup(body), ("import.js",))
 

@@ -17,10 +17,11 @@ from urllib.parse import urlencode
 
 from agent.accounts.auth import Principal
 from agent.i18n import catalogue, translate
+from agent.models import Role
 from agent.web.access import can_act, can_import
 from agent.web.templating import Markup, Templates, attrs, element, escape, json_block
 
-__all__ = ["ENDPOINTS", "STATIC", "Page", "StaticFile", "lang_links", "render_login",
+__all__ = ["ENDPOINTS", "HELP_URL", "STATIC", "Page", "StaticFile", "lang_links", "render_login",
            "render_page", "static_prefix"]
 
 # The JSON API routes the scripts call for state changes (agent/api).
@@ -28,6 +29,7 @@ ENDPOINTS = {
     "power": "/api/v1/actions/power",
     "bootdev": "/api/v1/actions/bootdev",
     "import": "/api/v1/servers/import",
+    "import_template": "/api/v1/servers/import/template",
     "seats": "/api/v1/seats",
     "seats_approve": "/api/v1/seats/approve",
     "seats_reject": "/api/v1/seats/reject",
@@ -37,6 +39,9 @@ _TEMPLATES = Templates()
 _SHARED_CLI_KEYS = frozenset({"cli.import_summary", "cli.no_servers"})
 _NAV = (("grid", "/ui/", "ui.dashboard"), ("audit", "/ui/audit", "ui.audit"),
         ("import", "/ui/import", "ui.import"), ("seats", "/ui/seats", "ui.seats"))
+_ADMIN_NAV = (("users", "/ui/users", "ui.users"),)
+# Each page's section of the operations manual (served by the dashboard at /ui/help/operations).
+HELP_URL = "/ui/help/operations#help-{page}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class Page:
     body: Markup
     scripts: Sequence[str]
     body_attrs: Mapping[str, Any] | None = None
+    title_text: str | None = None  # the tab title instead of title_key's text (a seat's id)
 
 
 def render_page(page: Page, *, principal: Principal, lang: str, path: str,
@@ -109,10 +115,11 @@ def render_page(page: Page, *, principal: Principal, lang: str, path: str,
     """Return a full page for a signed-in user."""
     user = principal.user
     session = principal.session
+    entries = _NAV + (_ADMIN_NAV if user.role == Role.ADMIN else ())
     nav = Markup("".join(
         element("a", translate(key, lang), href=href, id=f"nav-{name}",
                 class_="current" if name == page.name else None)
-        for name, href, key in _NAV))
+        for name, href, key in entries))
     prefix = static_prefix()
     scripts = Markup("".join(f'<script src="{escape(prefix)}/{escape(s)}" defer></script>'
                              for s in page.scripts))
@@ -120,8 +127,10 @@ def render_page(page: Page, *, principal: Principal, lang: str, path: str,
     html = _TEMPLATES.render(
         "page.html", html_lang=_html_lang(lang), lang=lang, page=page.name,
         csrf=session.csrf_token if session else "", static=prefix,
-        title=translate(page.title_key, lang), app_title=translate("ui.app_title", lang),
+        title=page.title_text or translate(page.title_key, lang),
+        app_title=translate("ui.app_title", lang),
         i18n=json_block("bm-i18n", _page_catalogue(lang)),
+        help=translate("ui.help", lang), help_href=HELP_URL.format(page=page.name),
         endpoints=json_block("bm-endpoints", ENDPOINTS), scripts=scripts, nav=nav,
         role=str(user.role), role_label=translate(f"role.{user.role}", lang),
         can_act="true" if can_act(principal) else "false",

@@ -1,7 +1,8 @@
 """The staff dashboard: ``build_web_router(agent)`` returns the routes under ``/ui`` (and ``/``).
 
 Pages (HTML shells; the scripts fill them from JSON with ``textContent``): ``/ui/login``,
-``/ui/`` (grid), ``/ui/servers/{uuid}``, ``/ui/audit``, ``/ui/import``, ``/ui/seats``;
+``/ui/`` (grid), ``/ui/servers/{uuid}``, ``/ui/audit``, ``/ui/import``, ``/ui/seats``,
+``/ui/users`` (admins);
 ``POST /ui/login`` and ``POST /ui/logout`` are forms protected by CSRF tokens (a
 double-submit cookie before login, the session's token after). Assets at
 ``/ui/static/<version>/<name>``; the dashboard's read endpoints at ``/ui/api/*`` (see
@@ -28,6 +29,7 @@ from agent.accounts.auth import Principal
 from agent.api.deps import SESSION_COOKIE, client_ip
 from agent.errors import AgentError, AuthFailed, CsrfFailed, RateLimited, ServerNotFound
 from agent.i18n import translate, translate_error
+from agent.models import Role
 from agent.secrets import Secret
 from agent.web import bodies
 from agent.web.access import (
@@ -201,7 +203,7 @@ def _add_pages(router: APIRouter, web: _Web) -> None:
         principal = web.signed_in(request)
         if principal is None:
             return _login_redirect(request)
-        page = bodies.detail_page(principal, web.lang(request), uuid)
+        page = bodies.seat_page(principal, web.lang(request), uuid)
         return web.page(request, principal, page, 200 if web.server_exists(uuid) else 404)
 
     @router.get("/ui/audit", response_class=HTMLResponse)
@@ -210,6 +212,17 @@ def _add_pages(router: APIRouter, web: _Web) -> None:
         if principal is None:
             return _login_redirect(request)
         return web.page(request, principal, bodies.audit_page(web.lang(request)))
+
+    @router.get("/ui/users", response_class=HTMLResponse)
+    def users(request: Request) -> Response:
+        principal = web.signed_in(request)
+        if principal is None:
+            return _login_redirect(request)
+        lang = web.lang(request)
+        if principal.user.role != Role.ADMIN:
+            return web.page(request, principal, bodies.forbidden_page(lang, "users", "ui.users"),
+                            403)
+        return web.page(request, principal, bodies.users_page(principal, lang))
 
     @router.get("/ui/seats", response_class=HTMLResponse)
     def seats(request: Request) -> Response:

@@ -11,13 +11,17 @@ var BM = (function () {
   var canImport = body.getAttribute("data-can-import") === "true";
   var clockSkew = 0; // server time minus browser time, seconds
 
-  /** Translate key with {placeholders}; unknown keys show as themselves. */
+  /** Translate key with {placeholders} (count 1: key_one if any); unknown keys show as themselves. */
   function t(key, params) {
+    // Plural: a "<key>_one" text, where the language has one, for a count of 1.
+    if (params && params.count === 1 && has(key + "_one")) key += "_one";
     var text = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] : key;
     return text.replace(/\{([a-z_]+)\}/g, function (whole, name) {
       return params && params[name] !== undefined && params[name] !== null ? String(params[name]) : whole;
     });
   }
+
+  function has(key) { return Object.prototype.hasOwnProperty.call(catalogue, key); }
 
   /** Translate key if the catalogue has it, else fallback (a raw code, say). */
   function tOr(key, fallback) {

@@ -34,9 +34,45 @@ var BMEvents = (function () {
 
   var FAILED = /^(failed|error|refused|conflict|not_found|dead|ipmi_.*)$/;
 
-  // Keys shown another way (action, result) or only in English (message): left out.
+  // Keys shown another way (action, result, readable text) or internal ids: left out.
   var HIDDEN = {device: 1, persistent: 1, uefi: 1, code: 1, command: 1, target: 1, message: 1,
-                reading: 1, duration_s: 1};
+                reading: 1, duration_s: 1, outbox_id: 1, token_id: 1, created_uuids: 1,
+                updated_uuids: 1, created: 1, updated: 1, unchanged: 1, refused: 1, errors: 1,
+                fields: 1, user: 1, count: 1, attempt: 1, source_ip: 1, step: 1, error: 1,
+                role: 1, revoked_sessions: 1, revoked_tokens: 1};
+  var LIST_MAX = 5;
+
+  /** "PC-A01, PC-A02 … and 3 more": at most LIST_MAX seat ids, then a count. */
+  function seatList(uuids, total) {
+    var shown = uuids.slice(0, LIST_MAX).join(", ");
+    var more = Math.max(total, uuids.length) - Math.min(uuids.length, LIST_MAX);
+    return more > 0 ? shown + " " + t("detail.more", {count: more}) : shown;
+  }
+
+  /** What an event's detail says, in words: counts and seat ids, never internal ids. */
+  function readableParts(d) {
+    var parts = [];
+    if (typeof d.created === "number" && d.created) {
+      parts.push(t("detail.created", {count: d.created, list: seatList(d.created_uuids || [], d.created)}));
+    }
+    if (typeof d.updated === "number" && d.updated) {
+      parts.push(t("detail.updated", {count: d.updated, list: seatList(d.updated_uuids || [], d.updated)}));
+    }
+    if (d.unchanged) parts.push(t("detail.unchanged", {count: d.unchanged}));
+    if (d.refused) parts.push(t("detail.refused", {count: d.refused}));
+    if (d.fields && d.fields.length) parts.push(t("detail.fields", {fields: d.fields.join(", ")}));
+    if (d.user) parts.push(t("detail.user", {user: d.user}));
+    if (d.role) parts.push(t("detail.role", {role: BM.tOr("role." + d.role, d.role)}));
+    if (d.revoked_sessions !== undefined) {
+      parts.push(t("detail.revoked", {sessions: d.revoked_sessions, tokens: d.revoked_tokens || 0}));
+    }
+    if (typeof d.count === "number") parts.push(t("detail.queued", {count: d.count}));
+    if (typeof d.attempt === "number" && d.attempt > 1) parts.push(t("detail.attempt", {n: d.attempt}));
+    if (d.step) parts.push(t("detail.step", {step: d.step}));
+    if (d.error) parts.push(t("detail.error", {error: d.error}));
+    if (d.source_ip) parts.push(t("detail.from_ip", {ip: d.source_ip}));
+    return parts;
+  }
 
   function readingText(r) {
     if (!r) return "";
@@ -77,6 +113,7 @@ var BMEvents = (function () {
     var seen = readingText(d.reading);
     if (seen) parts.push(seen);
     if (typeof d.duration_s === "number") parts.push(d.duration_s.toFixed(1) + " s");
+    parts = parts.concat(readableParts(d));
     Object.keys(d).filter(function (k) { return !HIDDEN[k]; }).forEach(function (k) {
       var v = d[k];
       parts.push(k + "=" + (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)));
@@ -98,59 +135,84 @@ var BMEvents = (function () {
     return el("tr", {"data-event-id": String(e.id), "data-kind": e.kind}, cells);
   }
 
-  /** The audit log page: newest first, keyset pages (before=id), filter by kind and server. */
+  var HEADINGS = ["ui.time", "ui.actor", "ui.server", "ui.action", "ui.result", "ui.detail"];
+  // Filter inputs by id -> query parameter (the same names in the page's URL and the API's).
+  var FILTERS = {kind: "kind", action: "action", "server-filter": "seat", "actor-filter": "actor",
+                 from: "from", to: "to"};
+
+  function fillTable(tableNode, items) {
+    BM.clear(tableNode);
+    tableNode.appendChild(el("thead", {}, [el("tr", {}, HEADINGS.map(function (h) {
+      return el("th", {text: t(h)});
+    }))]));
+    var rows = items.map(function (e) { return row(e, true); });
+    if (!rows.length) rows = [el("tr", {}, [el("td", {colspan: 6, class: "muted", text: t("ui.nothing_yet")})])];
+    tableNode.appendChild(el("tbody", {}, rows));
+  }
+
+  /** The audit log page: newest first, keyset pages, filters kept in the URL. */
   function auditPage() {
     var tableNode = document.getElementById("events");
-    var kind = document.getElementById("kind");
-    var server = document.getElementById("server-filter");
     var older = document.getElementById("older");
     var newer = document.getElementById("newer");
     var info = document.getElementById("page-info");
+    var form = document.getElementById("filters");
     var stack = []; // before-ids of the pages above the current one
     var current = null, next = null;
     var params = new URLSearchParams(location.search);
-    kind.value = params.get("kind") || "audit";
     var limit = Math.min(200, Math.max(1, parseInt(params.get("limit") || "50", 10) || 50));
-    server.value = params.get("server") || "";
+    Object.keys(FILTERS).forEach(function (id) {
+      var value = params.get(FILTERS[id]);
+      document.getElementById(id).value = value !== null ? value : (id === "kind" ? "audit" : "");
+    });
+
+    function filterQuery() {
+      var q = new URLSearchParams();
+      Object.keys(FILTERS).forEach(function (id) {
+        var value = document.getElementById(id).value.trim();
+        if (value && !(id === "kind" && value === "all")) q.set(FILTERS[id], value);
+      });
+      return q;
+    }
 
     function load(before) {
-      var q = new URLSearchParams();
-      if (kind.value) q.set("kind", kind.value);
-      if (server.value.trim()) q.set("server", server.value.trim());
-      if (before) q.set("before", String(before));
+      var q = filterQuery();
+      if (before) q.set("before_id", String(before));
       q.set("limit", String(limit));
-      BM.api("GET", "/ui/api/events?" + q.toString()).then(function (res) {
+      BM.api("GET", "/api/v1/events?" + q.toString()).then(function (res) {
         if (!res.ok) {
           info.textContent = BM.errorText(res.status, res.data);
+          info.className = "notice error";
           return;
         }
-        BM.setServerNow(res.data.now);
+        info.className = "muted";
         current = before;
         next = res.data.next_before_id;
-        BM.clear(tableNode);
-        tableNode.appendChild(el("thead", {}, [el("tr", {}, [t("ui.time"), t("ui.actor"), t("ui.server"),
-          t("ui.action"), t("ui.result"), t("ui.detail")].map(function (h) { return el("th", {text: h}); }))]));
-        var items = res.data.items.map(function (e) { return row(e, true); });
-        if (!items.length) items = [el("tr", {}, [el("td", {colspan: 6, class: "muted", text: t("ui.nothing_yet")})])];
-        tableNode.appendChild(el("tbody", {}, items));
+        fillTable(tableNode, res.data.items);
         older.disabled = !next;
         newer.disabled = stack.length === 0;
         info.textContent = t("ui.page_n", {n: stack.length + 1});
-        var keep = new URLSearchParams();
-        if (kind.value !== "audit") keep.set("kind", kind.value);
-        if (server.value.trim()) keep.set("server", server.value.trim());
+        var keep = filterQuery();
+        if (document.getElementById("kind").value === "all") keep.set("kind", "all");
+        if (keep.get("kind") === "audit") keep.delete("kind");
         if (limit !== 50) keep.set("limit", String(limit));
         history.replaceState(null, "", location.pathname + (keep.toString() ? "?" + keep : ""));
       });
     }
 
+    function reload() { stack = []; load(null); }
     older.addEventListener("click", function () { if (next) { stack.push(current); load(next); } });
     newer.addEventListener("click", function () { if (stack.length) load(stack.pop()); });
-    kind.addEventListener("change", function () { stack = []; load(null); });
+    form.addEventListener("change", reload);
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); reload(); });
+    form.addEventListener("reset", function () {
+      setTimeout(function () { document.getElementById("kind").value = "audit"; reload(); }, 0);
+    });
     var debounce = null;
-    server.addEventListener("input", function () {
+    form.addEventListener("input", function (ev) {
+      if (ev.target.type !== "search") return;
       clearTimeout(debounce);
-      debounce = setTimeout(function () { stack = []; load(null); }, 300);
+      debounce = setTimeout(reload, 300);
     });
     load(null);
   }

@@ -33,6 +33,30 @@ def _import(registry: Registry, text: str = ROWS) -> None:
     registry.import_servers(parse_inventory((HEADER + text).encode()), actor="alice")
 
 
+def test_import_with_a_rejected_header_is_logged_failed(registry: Registry, store: Store) -> None:
+    # Found: a CSV whose header was refused (nothing imported) was logged "partial".
+    outcome = registry.import_servers(parse_inventory(b"name,addr\nPC-1,1.2.3.4\n", "x.csv"),
+                                      actor="alice")
+    assert [e.code for e in outcome.errors] == ["bad_header"] and outcome.created == []
+    event = store.events.page(kinds=[EventKind.AUDIT], action="import").items[0]
+    assert event.result == "failed" and event.detail["refused"] == 1
+
+
+def test_preview_reports_like_an_import_and_stores_nothing(registry: Registry,
+                                                           store: Store) -> None:
+    _import(registry, ROWS.splitlines(keepends=True)[0])
+    events = len(store.events.page().items)
+    changed = ROWS.replace("seat 1", "seat one")
+    bad = "pc 3,10.0.0.3,,,10.1.0.3,admin,pw3,,,\n"
+    preview = registry.preview_import(parse_inventory((HEADER + changed + bad).encode()))
+    assert (preview.created, preview.updated, preview.unchanged) == (["pc-2"], ["pc-1"], [])
+    assert [e.code for e in preview.errors] == ["bad_uuid"]
+    assert store.servers.get_by_uuid(uuid="pc-1").desc == "seat 1"
+    with pytest.raises(ServerNotFound):
+        store.servers.get_by_uuid(uuid="pc-2")
+    assert len(store.events.page().items) == events
+
+
 def _registered(store: Store, uuid: str) -> None:
     server = store.servers.get_by_uuid(uuid=uuid)
     store.servers.set_registration(server_id=server.id, state=RegistrationState.REGISTERED,
