@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from agent.cli.confirm import DISRUPTIVE, confirm_targets
 from agent.cli.context import CliError, Ctx, ExitCode
 from agent.cli.servers import resolve_server
 from agent.models import Role
@@ -36,6 +37,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     power.add_argument("action", choices=("on", "off", "soft", "reset"))
     power.add_argument("ids", nargs="*", metavar="ID", help="uuid, node_id or inventory id")
     power.add_argument("--label", metavar="K=V[,K=V]", help="every server with these labels")
+    power.add_argument("-y", "--yes", action="store_true",
+                       help="do not ask (off/soft/reset, several seats, rented seats)")
     power.set_defaults(handler=cmd_power)
 
     boot = commands.add_parser("bootdev", parents=[common], help="set the boot device")
@@ -44,6 +47,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     boot.add_argument("--label", metavar="K=V[,K=V]", help="every server with these labels")
     boot.add_argument("--persistent", action="store_true", help="every boot, not just the next")
     boot.add_argument("--uefi", action="store_true", help="UEFI boot (default: legacy BIOS)")
+    boot.add_argument("-y", "--yes", action="store_true", help="do not ask (several seats)")
     boot.set_defaults(handler=cmd_bootdev)
 
 
@@ -101,6 +105,8 @@ def cmd_power(ctx: Ctx) -> int:
     """Power the selected servers through IPMI and read the state back."""
     uuids = _selection(ctx)
     actor = ctx.actor(Role.OPERATOR)
+    confirm_targets(ctx, uuids, ctx.out.t(f"action.power_{ctx.args.action}"),
+                    disruptive=ctx.args.action in DISRUPTIVE)
     results = ctx.agent().actions.power(uuids=uuids, action=ctx.args.action, actor=actor)
     return _print_results(ctx, results)
 
@@ -109,6 +115,7 @@ def cmd_bootdev(ctx: Ctx) -> int:
     """Set the boot device of the selected servers through IPMI and read it back."""
     uuids = _selection(ctx)
     actor = ctx.actor(Role.OPERATOR)
+    confirm_targets(ctx, uuids, ctx.out.t("action.bootdev"), disruptive=False)
     results = ctx.agent().actions.set_boot(uuids=uuids, device=ctx.args.device,
                                            persistent=ctx.args.persistent,
                                            uefi=ctx.args.uefi, actor=actor)

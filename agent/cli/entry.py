@@ -45,6 +45,8 @@ _EPILOG = "exit codes / 退出码:\n" + "\n".join(
         (ExitCode.PARTIAL, "partial failure in a batch / 批量操作部分失败"),
         (ExitCode.UNREACHABLE, "DBC node or BMC unreachable / 节点或 BMC 无法连接"),
         (ExitCode.DENIED, "authentication or permission refused / 认证或权限被拒绝"),
+        (ExitCode.UNCONFIRMED, "not confirmed: several seats or a rented seat without --yes "
+         "and no terminal, or answered no / 未确认：多台或出租中的机器需要 --yes 或在终端确认"),
         (ExitCode.INTERRUPTED, "interrupted (Ctrl-C) / 被中断"),
     ))
 

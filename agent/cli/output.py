@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from agent.i18n import translate
+from agent.timefmt import format_ts as format_zoned
+from agent.timefmt import load_zone, system_zone_name
 
 __all__ = ["Output", "display_width", "format_table", "format_ts", "pad", "truncate"]
 
@@ -74,11 +75,12 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).split())  # one line per cell, whatever the value holds
 
 
-def format_ts(ts: float | None) -> str:
-    """Format an epoch timestamp as local ``YYYY-MM-DD HH:MM:SS`` ("-" for None)."""
-    if ts is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+def format_ts(ts: float | None, zone_name: str | None = None) -> str:
+    """Format an epoch timestamp as ``YYYY-MM-DD HH:MM:SS UTC+8`` ("-" for None).
+
+    In ``zone_name`` (an IANA name; default: the system's zone).
+    """
+    return format_zoned(ts, load_zone(zone_name or system_zone_name()))
 
 
 class Output:
@@ -90,6 +92,11 @@ class Output:
         self.json_mode = json_mode
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.zone = load_zone(system_zone_name())  # [ui] timezone once the settings load
+
+    def ts(self, ts: float | None) -> str:
+        """Format a timestamp in the cafe's zone, with the zone shown (``UTC+8``)."""
+        return format_zoned(ts, self.zone)
 
     def t(self, code: str, **params: Any) -> str:
         """Translate ``code`` into this run's language."""

@@ -11,7 +11,6 @@ import argparse
 from typing import Any
 
 from agent.cli.context import Ctx, ExitCode
-from agent.cli.output import format_ts
 from agent.hook.seats import Decision, Seats
 from agent.models import Role, SeatState
 
@@ -57,7 +56,7 @@ def cmd_list(ctx: Ctx) -> int:
              "ui.enrolled_at", "ui.decided_by"],
             [[s["uuid"], s["ip"], ",".join(f"{k}={v}" for k, v in sorted(s["labels"].items())),
               ctx.out.t(f"seat_state.{s['state']}"), s["fingerprint"],
-              format_ts(s["created_at"]), s["decided_by"]] for s in listing["items"]])
+              ctx.out.ts(s["created_at"]), s["decided_by"]] for s in listing["items"]])
     for change in listing["device_id_changes"]:
         ctx.out.say("cli.device_id_change", uuid=change["uuid"],
                     pinned=change["pinned_device_id"], seen=change["pending_device_id"])

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.context import CliError, Ctx, ExitCode
-from agent.cli.output import format_ts
 from agent.errors import ServerNotFound
 from agent.models import (
     EventKind,
@@ -235,7 +234,7 @@ def cmd_list(ctx: Ctx) -> int:
           ctx.out.t(f"registration.{r.server.state}"), _verdict_text(ctx, r.verdict),
           _power_text(ctx, r.reading.power if r.reading else None),
           r.reading.boot_device if r.reading else None,
-          format_ts(r.verdict.checked_at) if r.verdict else None, r.server.desc]
+          ctx.out.ts(r.verdict.checked_at) if r.verdict else None, r.server.desc]
          for r in rows])
     return int(ExitCode.OK)
 
@@ -288,7 +287,7 @@ def cmd_show(ctx: Ctx) -> int:
         ctx.out.note("")
         ctx.out.table(["ui.time", "ui.power", "ui.boot_device", "cli.col.dbc_path",
                        "cli.col.error", "ui.latency"],
-                      [[format_ts(r.ts), _power_text(ctx, r.power), r.boot_device, r.dbc_path_ok,
+                      [[ctx.out.ts(r.ts), _power_text(ctx, r.power), r.boot_device, r.dbc_path_ok,
                         r.error_class, f"{r.latency_ms:.0f} ms" if r.latency_ms else None]
                        for r in readings])
     if events:
@@ -345,7 +344,7 @@ def _events_table(ctx: Ctx, events: Sequence[EventRecord]) -> None:
     ctx.out.table(
         ["cli.col.id", "ui.time", "ui.actor", "ui.kind", "ui.action", "ui.server", "ui.result",
          "ui.detail"],
-        [[e.id, format_ts(e.ts), e.actor, ctx.out.t(f"event_kind.{e.kind}"),
+        [[e.id, ctx.out.ts(e.ts), e.actor, ctx.out.t(f"event_kind.{e.kind}"),
           ctx.out.t_or(f"action.{e.action}", e.action) if e.action else None, e.server_uuid,
           _result_text(ctx, e), _detail_text(e.detail)] for e in events])
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli import tls as cli_tls
-from agent.cli.context import CliError, Ctx, ExitCode, os_actor
+from agent.cli.context import CliError, Ctx, ExitCode, os_actor, os_login
 from agent.config import render_default_config
 from agent.models import Role
 from agent.secrets import Secret, create_key_file, load_keys
@@ -155,6 +155,8 @@ def _init_config(ctx: Ctx) -> bool:
     values = {key: getattr(ctx.args, option) for option, key in _INIT_KEYS.items()
               if getattr(ctx.args, option)}
     values.update(cli_tls.init_config_values(ctx.args))
+    if ctx.args.admin:  # whoever runs init acts as the admin it creates (docs/cli.md)
+        values["auth.os_users"] = f"{os_login()}={ctx.args.admin}"
     write_private_text(path, render_default_config(values), mode=0o640)
     ctx.out.say("cli.config_written", path=path)
     return True
@@ -224,12 +226,11 @@ def cmd_users_list(ctx: Ctx) -> int:
         ctx.out.json([{"name": u.name, "role": str(u.role), "disabled": u.disabled,
                        "created_at": u.created_at} for u in users])
         return int(ExitCode.OK)
-    from agent.cli.output import format_ts
 
     ctx.out.table(["ui.username", "ui.role", "cli.col.disabled", "cli.col.created"],
                   [[u.name, ctx.out.t(f"role.{u.role}"), ctx.out.t("ui.yes" if u.disabled
                                                                     else "ui.no"),
-                    format_ts(u.created_at)] for u in users])
+                    ctx.out.ts(u.created_at)] for u in users])
     return int(ExitCode.OK)
 
 
