@@ -75,13 +75,21 @@ def _print_pass(ctx: Ctx, report: Any) -> None:
     ctx.out.table(
         ["ui.uuid", "ui.node_id", "ui.verdict", "ui.power", "ui.boot_device", "ui.detail"],
         [[r.uuid, r.node_id[:12] + "…" if r.node_id else None,
-          ctx.out.t(f"verdict.{r.verdict}"), _power_text(ctx, r.power), r.bootdev, r.detail]
+          ctx.out.t(f"verdict.{r.verdict}"), _power_text(ctx, r.power),
+          ctx.out.code(r.bootdev, "bootdev"), _check_detail(ctx, r)]
          for r in report.results])
     counts = ", ".join(f"{ctx.out.t(f'verdict.{v}')} {n}"
                        for v, n in sorted(report.counts().items()))
     ctx.out.say("cli.check_summary", count=len(report.results),
                 seconds=f"{report.duration_s:.2f}")
     ctx.out.note(counts)
+
+
+def _check_detail(ctx: Ctx, result: Any) -> str | None:
+    """English: the monitor's line; Chinese: its reasons by name (the line is English)."""
+    if ctx.out.lang == "en":
+        return str(result.detail)
+    return "，".join(ctx.out.t(f"reason.{reason}") for reason in result.reasons) or None
 
 
 def _power_text(ctx: Ctx, power: str | None) -> str | None:
@@ -130,7 +138,7 @@ def _print_results(ctx: Ctx, results: Sequence[Any]) -> int:
         return int(code)
     ctx.out.table(["ui.uuid", "ui.action", "ui.result", "cli.col.reading", "ui.detail"],
                   [[r.uuid, ctx.out.t_or(f"action.{r.action}", r.action),
-                    ctx.out.t_or(f"result.{r.code}", r.code), _reading_text(r.reading),
+                    ctx.out.code(r.code, "result", "reason"), _reading_text(ctx, r.reading),
                     r.message] for r in results])
     done = sum(1 for r in results if r.ok)
     ctx.out.say("cli.action_summary", done=done, total=len(results),
@@ -138,19 +146,21 @@ def _print_results(ctx: Ctx, results: Sequence[Any]) -> int:
     return int(code)
 
 
-def _reading_text(reading: Any) -> str | None:
+def _reading_text(ctx: Ctx, reading: Any) -> str | None:
+    """Say what the BMC showed, in words: ``电源 关机 · 启动设备 网络（PXE）（持久, UEFI）``."""
     if reading is None:
         return None
+    out = ctx.out
     if reading.error:
-        return f"error={reading.error}"
-    parts = [f"power={reading.power}"] if reading.power else []
+        return f"{out.t('cli.col.error')} {out.code(reading.error, 'reason', 'result')}"
+    parts = [f"{out.t('ui.power')} {_power_text(ctx, reading.power)}"] if reading.power else []
     if reading.boot_valid is not None:
-        flags = [name for name, on in (("valid", reading.boot_valid),
-                                       ("persistent", reading.boot_persistent),
-                                       ("uefi", reading.boot_uefi)) if on]
-        parts.append(f"boot={reading.boot_selector or reading.boot_device}"
-                     + (f" ({','.join(flags)})" if flags else ""))
-    return " ".join(parts) or None
+        flags = [out.t(f"bootdev.{name}") for name, on in (
+            ("persistent", reading.boot_persistent), ("uefi", reading.boot_uefi)) if on]
+        device = out.code(reading.boot_selector or reading.boot_device, "bootdev")
+        parts.append(f"{out.t('ui.boot_device')} {device}"
+                     + (f" ({', '.join(flags)})" if flags else ""))
+    return " · ".join(parts) or None
 
 
 def exit_for_results(results: Sequence[Any]) -> ExitCode:

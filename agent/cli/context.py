@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from agent.app import Agent
     from agent.store import Store
 
-__all__ = ["CliError", "Ctx", "ExitCode", "error_text", "exit_code_for", "os_actor",
+__all__ = ["CliError", "Ctx", "ExitCode", "error_message", "error_text", "exit_code_for",
+           "os_actor",
            "os_login"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -114,7 +115,20 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 
 
 def error_text(exc: BaseException, lang: str) -> str:
-    """Return ``ErrorType: message`` with the message in ``lang`` where a translation exists."""
+    """Return ``ErrorType: message`` (Chinese: ``错误：message``) in ``lang``."""
+    text = _error_line(exc, lang)
+    if lang == "zh_CN" and not isinstance(exc, CliError):
+        message = text.split(": ", 1)[-1]
+        return f"{Output(lang=lang, json_mode=False).t('cli.error')}：{message}"
+    return text
+
+
+def error_message(exc: BaseException, lang: str) -> str:
+    """Return the message part alone (no error type), for ``--json`` answers."""
+    return _error_line(exc, lang).split(": ", 1)[-1]
+
+
+def _error_line(exc: BaseException, lang: str) -> str:
     name = type(exc).__name__
     if isinstance(exc, CliError):
         out = Output(lang=lang, json_mode=False)

@@ -23,7 +23,15 @@ from agent.cli import seats as cli_seats
 from agent.cli import servers as cli_servers
 from agent.cli import setup as cli_setup
 from agent.cli import tls as cli_tls
-from agent.cli.context import CliError, Ctx, ExitCode, error_text, exit_code_for
+from agent.cli.argtext import argparse_language, lang_from_argv
+from agent.cli.context import (
+    CliError,
+    Ctx,
+    ExitCode,
+    error_message,
+    error_text,
+    exit_code_for,
+)
 from agent.cli.output import Output
 from agent.config import CONFIG_ENV, DEFAULT_CONFIG_PATH
 from agent.errors import AgentError
@@ -97,7 +105,9 @@ def _configure_logging(debug: bool) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (argparse exits 2 itself on usage errors)."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    with argparse_language(lang_from_argv(words)):
+        args = build_parser().parse_args(words)
     out = Output(lang=resolve_lang(args.lang), json_mode=bool(args.json))
     if not getattr(args, "configures_logging", False):
         _configure_logging(args.debug)
@@ -124,7 +134,7 @@ def _report(exc: BaseException, ctx: Ctx) -> int:
     if ctx.out.json_mode:
         ctx.out.json({"ok": False, "exit_code": int(code), "error": type(exc).__name__,
                       "code": getattr(exc, "code", None),
-                      "message": error_text(exc, ctx.out.lang).split(": ", 1)[-1]})
+                      "message": error_message(exc, ctx.out.lang)})
     return int(code)
 
 

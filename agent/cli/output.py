@@ -107,6 +107,24 @@ class Output:
         text = self.t(code)
         return fallback if text == code else text
 
+    def code(self, value: str | None, *namespaces: str) -> str | None:
+        """Name a code (``ipmi_unreachable``, ``default``) in this run's language.
+
+        The first namespace (``result``, ``reason``…) that has it wins; the code itself only
+        when no catalogue knows it.
+        """
+        if value is None or value == "":
+            return None
+        for namespace in namespaces:
+            text = self.t(f"{namespace}.{value}")
+            if text != f"{namespace}.{value}":
+                return text
+        return value
+
+    def cells(self, row: Sequence[Any]) -> list[Any]:
+        """Return a table row with yes/no in this run's language (是/否)."""
+        return [self.t("ui.yes" if v else "ui.no") if isinstance(v, bool) else v for v in row]
+
     @property
     def human(self) -> TextIO:
         """Where text for people goes: stderr under --json (stdout holds only JSON)."""
@@ -132,7 +150,7 @@ class Output:
     def table(self, header_codes: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Print a table whose headers are translation codes (or literal text)."""
         headers = [self.t(code) for code in header_codes]
-        print(format_table(headers, rows), file=self.human)
+        print(format_table(headers, [self.cells(row) for row in rows]), file=self.human)
 
     def fields(self, pairs: Sequence[tuple[str, Any]] | Mapping[str, Any]) -> None:
         """Print ``label: value`` lines with the labels aligned (labels are codes)."""
@@ -140,4 +158,4 @@ class Output:
         labels = [self.t(code) for code, _value in items]
         width = max((display_width(label) for label in labels), default=0)
         for label, (_code, value) in zip(labels, items, strict=True):
-            print(f"{pad(label, width)}  {_cell(value)}", file=self.human)
+            print(f"{pad(label, width)}  {_cell(self.cells([value])[0])}", file=self.human)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from agent.cli.argtext import coded
 from agent.cli.context import Ctx, ExitCode
 from agent.hook.seats import Decision, Seats
 from agent.models import Role, SeatState
@@ -24,7 +25,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sub = seats.add_subparsers(dest="seats_command", metavar="ACTION")
     sub.required = True
     listing = sub.add_parser("list", parents=[common], help="seat keys and device_id changes")
-    listing.add_argument("--state", choices=[s.value for s in SeatState])
+    listing.add_argument("--state", type=coded("seat_state", [s.value for s in SeatState]),
+                         metavar="STATE", help="a state code or its name (待批准…)")
     listing.set_defaults(handler=cmd_list)
     for name, handler, text in (
             ("approve", cmd_approve, "approve the pending seat key of these servers"),

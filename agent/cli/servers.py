@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.cli.argtext import coded
 from agent.cli.context import CliError, Ctx, ExitCode
 from agent.errors import ServerNotFound
+from agent.i18n import catalogue, translate
 from agent.models import (
     EventKind,
     EventRecord,
@@ -40,8 +42,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     imp.add_argument("file", metavar="FILE", help="CSV (header row) or JSON list; '-' = stdin")
     imp.set_defaults(handler=cmd_import)
     listing = sub.add_parser("list", parents=[common], help="list servers with their verdict")
-    listing.add_argument("--verdict", choices=[v.value for v in Verdict])
-    listing.add_argument("--state", choices=[s.value for s in RegistrationState])
+    listing.add_argument("--verdict", type=coded("verdict", [v.value for v in Verdict]),
+                         metavar="VERDICT",
+                         help="a verdict code or its name as the table prints it (离线…)")
+    listing.add_argument("--state",
+                         type=coded("registration", [s.value for s in RegistrationState]),
+                         metavar="STATE", help="a registration state code or its name")
     listing.add_argument("--label", metavar="K=V[,K=V]", help="only servers with these labels")
     listing.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", parents=[common], help="one server, readings and events")
@@ -61,8 +67,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     events.add_argument("--limit", type=int, default=20, metavar="N")
     events.add_argument("--before", type=int, metavar="EVENT_ID", help="older than this id")
     events.add_argument("--server", metavar="ID", help="only this server")
-    events.add_argument("--kind", action="append", choices=[k.value for k in EventKind])
-    events.add_argument("--action", help="only this action (power_on, bootdev, ...)")
+    events.add_argument("--kind", action="append", metavar="KIND",
+                        type=coded("event_kind", [k.value for k in EventKind]),
+                        help="an event kind code or its name (审计…)")
+    events.add_argument("--action", help="only this action or family: power_on, power (all "
+                                          "power_*), bootdev, ... or its translated name")
     events.set_defaults(handler=cmd_events)
 
 
@@ -233,7 +242,7 @@ def cmd_list(ctx: Ctx) -> int:
         [[r.server.uuid, r.server.ip, label_text(r.server.labels),
           ctx.out.t(f"registration.{r.server.state}"), _verdict_text(ctx, r.verdict),
           _power_text(ctx, r.reading.power if r.reading else None),
-          r.reading.boot_device if r.reading else None,
+          ctx.out.code(r.reading.boot_device, "bootdev") if r.reading else None,
           ctx.out.ts(r.verdict.checked_at) if r.verdict else None, r.server.desc]
          for r in rows])
     return int(ExitCode.OK)
@@ -287,8 +296,10 @@ def cmd_show(ctx: Ctx) -> int:
         ctx.out.note("")
         ctx.out.table(["ui.time", "ui.power", "ui.boot_device", "cli.col.dbc_path",
                        "cli.col.error", "ui.latency"],
-                      [[ctx.out.ts(r.ts), _power_text(ctx, r.power), r.boot_device, r.dbc_path_ok,
-                        r.error_class, f"{r.latency_ms:.0f} ms" if r.latency_ms else None]
+                      [[ctx.out.ts(r.ts), _power_text(ctx, r.power),
+                        ctx.out.code(r.boot_device, "bootdev"), r.dbc_path_ok,
+                        ctx.out.code(r.error_class, "reason", "result"),
+                        f"{r.latency_ms:.0f} ms" if r.latency_ms else None]
                        for r in readings])
     if events:
         ctx.out.note("")
@@ -329,15 +340,38 @@ def cmd_events(ctx: Ctx) -> int:
     page = ctx.store().events.page(
         before_id=ctx.args.before, limit=ctx.args.limit, server_uuid=uuid,
         kinds=[EventKind(k) for k in ctx.args.kind] if ctx.args.kind else None,
-        action=ctx.args.action)
+        actions=action_family(ctx, ctx.args.action) if ctx.args.action else None)
     if ctx.out.json_mode:
         ctx.out.json({"events": [event_dict(e) for e in page.items],
                       "next_before_id": page.next_before_id})
+        return int(ExitCode.OK)
+    if not page.items:
+        ctx.out.say("cli.no_events")
         return int(ExitCode.OK)
     _events_table(ctx, page.items)
     if page.next_before_id is not None:
         ctx.out.say("cli.events_more", before=page.next_before_id)
     return int(ExitCode.OK)
+
+
+def action_family(ctx: Ctx, wanted: str) -> list[str]:
+    """``power`` -> power_on, power_off…; a name, or its translation in either language.
+
+    An action nothing knows (neither the catalogue nor the log) is a usage error (exit 2)
+    that lists the known names, instead of an empty answer.
+    """
+    known = ctx.store().events.action_names() | {
+        code.removeprefix("action.") for code in catalogue("en") if code.startswith("action.")}
+    text = wanted.strip().lower()
+    by_label = {translate(f"action.{name}", lang).lower(): name
+                for name in known for lang in ("en", "zh_CN")}
+    found = sorted(name for name in known
+                   if name == text or name.startswith((f"{text}_", f"{text}.")))
+    if not found and text in by_label:
+        found = [by_label[text]]
+    if not found:
+        raise CliError("cli.action_unknown", action=wanted, known=", ".join(sorted(known)))
+    return found
 
 
 def _events_table(ctx: Ctx, events: Sequence[EventRecord]) -> None:
@@ -346,7 +380,7 @@ def _events_table(ctx: Ctx, events: Sequence[EventRecord]) -> None:
          "ui.detail"],
         [[e.id, ctx.out.ts(e.ts), e.actor, ctx.out.t(f"event_kind.{e.kind}"),
           ctx.out.t_or(f"action.{e.action}", e.action) if e.action else None, e.server_uuid,
-          _result_text(ctx, e), _detail_text(e.detail)] for e in events])
+          _result_text(ctx, e), _detail_text(ctx, e.detail)] for e in events])
 
 
 def _result_text(ctx: Ctx, event: EventRecord) -> str | None:
@@ -357,11 +391,14 @@ def _result_text(ctx: Ctx, event: EventRecord) -> str | None:
     return ctx.out.t_or(f"result.{event.result}", event.result)
 
 
-def _detail_text(detail: Any) -> str:
+def _detail_text(ctx: Ctx, detail: Any) -> str:
+    """``电源=关机 启动设备=网络（PXE）``: keys and known codes by name, other values as is."""
     parts = []
     # A message first: the table cuts long cells (a hook_failure's message is the point).
     for key, value in sorted(dict(detail).items(), key=lambda item: item[0] != "message"):
         if isinstance(value, dict | list) or value in (None, ""):
             continue
-        parts.append(f"{key}={value}")
+        shown = ctx.out.cells([value])[0] if isinstance(value, bool) else \
+            ctx.out.code(str(value), "power", "bootdev", "result", "reason")
+        parts.append(f"{ctx.out.code(key, 'cli.detail', 'ui')}={shown}")
     return " ".join(parts)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli import tls as cli_tls
+from agent.cli.argtext import coded
 from agent.cli.context import CliError, Ctx, ExitCode, os_actor, os_login
 from agent.config import render_default_config
 from agent.models import Role
@@ -59,7 +60,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sub.required = True
     add = sub.add_parser("add", parents=[common], help="add a user")
     add.add_argument("name")
-    add.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value)
+    add.add_argument("--role", type=coded("role", [r.value for r in Role]), metavar="ROLE",
+                     default=Role.VIEWER.value, help="viewer, operator or admin (or 只读…)")
     add.add_argument("--password-file", metavar="FILE", help="'-' = stdin")
     add.set_defaults(handler=cmd_users_add)
     passwd = sub.add_parser("passwd", parents=[common], help="set a user's password")

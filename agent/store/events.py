@@ -73,8 +73,12 @@ class EventRepo(Repo):
 
     def page(self, *, before_id: int | None = None, limit: int = 50,
              server_uuid: str | None = None, kinds: Collection[EventKind] | None = None,
-             action: str | None = None, since_ts: float | None = None) -> EventPage:
-        """Return up to ``limit`` events older than ``before_id``, newest first, filtered."""
+             action: str | None = None, since_ts: float | None = None,
+             actions: Collection[str] | None = None) -> EventPage:
+        """Return up to ``limit`` events older than ``before_id``, newest first, filtered.
+
+        ``actions``: any of these action names (the CLI's ``--action power`` family).
+        """
         if not 1 <= limit <= _MAX_PAGE:
             raise ValidationError(field="limit", reason=f"must be 1..{_MAX_PAGE}")
         clauses: list[str] = []
@@ -84,6 +88,9 @@ class EventRepo(Repo):
             if value is not None:
                 clauses.append(f"{column} ?")
                 params.append(value)
+        if actions is not None:
+            clauses.append(f"action IN ({', '.join(['?'] * len(actions)) or 'NULL'})")
+            params += list(actions)
         if kinds:
             clauses.append(f"kind IN ({', '.join(['?'] * len(kinds))})")
             params += [str(EventKind(k)) for k in kinds]
@@ -94,6 +101,12 @@ class EventRepo(Repo):
         items = tuple(_event(r) for r in rows[:limit])
         next_before = items[-1].id if len(rows) > limit else None
         return EventPage(items=items, next_before_id=next_before)
+
+    def action_names(self) -> set[str]:
+        """Return every action name the log holds (for ``--action`` checks)."""
+        with self._db.read() as conn:
+            rows = conn.execute("SELECT DISTINCT action FROM events WHERE action IS NOT NULL")
+            return {str(row[0]) for row in rows.fetchall()}
 
     def latest_id(self) -> int:
         """Return the highest event id (0 when empty)."""

@@ -136,7 +136,7 @@ def test_users_add_passwd_rm_with_actors_and_exit_codes(
     assert _cli(home, "users", "passwd", "nobody", "--password-file", pw2) == ExitCode.NOT_FOUND
     capsys.readouterr()
     assert _cli(home, "--lang", "zh_CN", "users", "rm", "nobody") == ExitCode.NOT_FOUND
-    assert capsys.readouterr().err.strip() == "UserNotFound: 未找到用户 nobody"
+    assert capsys.readouterr().err.strip() == "错误：未找到用户 nobody"  # issue 13 item 9
     assert _cli(home, "--lang", "en", "users", "rm", "nobody") == ExitCode.NOT_FOUND
     assert capsys.readouterr().err.strip() == "UserNotFound: user nobody not found"
     assert _cli(home, "users", "rm", "boss") == ExitCode.USAGE  # the last admin stays
