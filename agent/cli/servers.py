@@ -14,8 +14,8 @@ from typing import Any
 
 from agent.cli.argtext import coded
 from agent.cli.context import CliError, Ctx, ExitCode
+from agent.cli.events import action_family, detail_text
 from agent.errors import ServerNotFound
-from agent.i18n import catalogue, translate
 from agent.models import (
     EventKind,
     EventRecord,
@@ -102,13 +102,26 @@ def label_text(labels: Any) -> str:
 
 def row_error_text(ctx: Ctx, error: RowError) -> str:
     """Translate one refused import row: line, uuid, field and reason."""
-    reason = ctx.out.t(f"import.{error.code}", field=error.field, detail=error.detail)
+    detail = _header_detail(ctx, error.detail) if error.code == "bad_header" else error.detail
+    reason = ctx.out.t(f"import.{error.code}", field=error.field, detail=detail)
     if reason == f"import.{error.code}":  # a code only the registry knows: English text
         reason = f"{error.field}: {error.code}" + (f" ({error.detail})" if error.detail else "")
     if error.line <= 0:
         return f"{error.uuid}: {reason}"
     where = f"{error.line}" + (f" ({error.uuid})" if error.uuid else "")
     return ctx.out.t("import.row", line=where, message=reason)
+
+
+def _header_detail(ctx: Ctx, detail: str | None) -> str | None:
+    """``unknown ip地址, missing ip`` (the registry's words) -> ``未知的列 ip地址，缺少列 ip``."""
+    if not detail:
+        return detail
+    parts = []
+    for item in detail.split(", "):
+        word, _sep, name = item.partition(" ")
+        parts.append(ctx.out.t(f"cli.header_{word}", name=name)
+                     if word in ("unknown", "missing") else item)
+    return ctx.out.t("cli.list_sep").join(parts)
 
 
 def event_dict(event: EventRecord) -> dict[str, Any]:
@@ -354,33 +367,13 @@ def cmd_events(ctx: Ctx) -> int:
     return int(ExitCode.OK)
 
 
-def action_family(ctx: Ctx, wanted: str) -> list[str]:
-    """``power`` -> power_on, power_off…; a name, or its translation in either language.
-
-    An action nothing knows (neither the catalogue nor the log) is a usage error (exit 2)
-    that lists the known names, instead of an empty answer.
-    """
-    known = ctx.store().events.action_names() | {
-        code.removeprefix("action.") for code in catalogue("en") if code.startswith("action.")}
-    text = wanted.strip().lower()
-    by_label = {translate(f"action.{name}", lang).lower(): name
-                for name in known for lang in ("en", "zh_CN")}
-    found = sorted(name for name in known
-                   if name == text or name.startswith((f"{text}_", f"{text}.")))
-    if not found and text in by_label:
-        found = [by_label[text]]
-    if not found:
-        raise CliError("cli.action_unknown", action=wanted, known=", ".join(sorted(known)))
-    return found
-
-
 def _events_table(ctx: Ctx, events: Sequence[EventRecord]) -> None:
     ctx.out.table(
         ["cli.col.id", "ui.time", "ui.actor", "ui.kind", "ui.action", "ui.server", "ui.result",
          "ui.detail"],
         [[e.id, ctx.out.ts(e.ts), e.actor, ctx.out.t(f"event_kind.{e.kind}"),
           ctx.out.t_or(f"action.{e.action}", e.action) if e.action else None, e.server_uuid,
-          _result_text(ctx, e), _detail_text(ctx, e.detail)] for e in events])
+          _result_text(ctx, e), detail_text(ctx, e.detail)] for e in events])
 
 
 def _result_text(ctx: Ctx, event: EventRecord) -> str | None:
@@ -389,16 +382,3 @@ def _result_text(ctx: Ctx, event: EventRecord) -> str | None:
     if event.kind == EventKind.VERDICT:
         return ctx.out.t_or(f"verdict.{event.result}", event.result)
     return ctx.out.t_or(f"result.{event.result}", event.result)
-
-
-def _detail_text(ctx: Ctx, detail: Any) -> str:
-    """``电源=关机 启动设备=网络（PXE）``: keys and known codes by name, other values as is."""
-    parts = []
-    # A message first: the table cuts long cells (a hook_failure's message is the point).
-    for key, value in sorted(dict(detail).items(), key=lambda item: item[0] != "message"):
-        if isinstance(value, dict | list) or value in (None, ""):
-            continue
-        shown = ctx.out.cells([value])[0] if isinstance(value, bool) else \
-            ctx.out.code(str(value), "power", "bootdev", "result", "reason")
-        parts.append(f"{ctx.out.code(key, 'cli.detail', 'ui')}={shown}")
-    return " ".join(parts)
