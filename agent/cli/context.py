@@ -203,13 +203,17 @@ class Ctx:
 
         return Authenticator.from_settings(self.store(), self.settings().auth)
 
-    def actor(self, needed: Role) -> str:
+    def actor(self, needed: Role, *, host_task: bool = False) -> str:
         """Return the audit actor: a staff account (exists, enabled, role high enough).
 
         ``--user NAME``, else the OS login's ``[auth] os_users`` entry, else the account
-        named like the OS login; with none of them the command is refused (exit 7).
+        named like the OS login; with none of them the command is refused (exit 7), except
+        a ``host_task`` (backup, restore: the host's own upkeep, run by the installer or
+        cron before any staff exists), which is recorded as ``cli:<login>``.
         """
-        name = getattr(self.args, "user", None) or self._os_staff_name()
+        name = getattr(self.args, "user", None) or self._os_staff_name(host_task)
+        if name is None:
+            return os_actor()
         user = self.store().users.get(name=name)
         if user.disabled:
             raise ae.AuthFailed("user disabled")
@@ -217,11 +221,13 @@ class Ctx:
             raise ae.PermissionDenied(needed=str(needed))
         return user.name
 
-    def _os_staff_name(self) -> str:
+    def _os_staff_name(self, host_task: bool) -> str | None:
         login = os_login()
         mapped = dict(self.settings().auth.os_users).get(login)
         if mapped:
             return mapped
+        if host_task:  # the store is not opened here: restore replaces it
+            return None
         if any(user.name == login for user in self.store().users.all()):
             return login
         raise CliError("cli.actor_unknown", ExitCode.DENIED, login=login)
