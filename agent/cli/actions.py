@@ -138,12 +138,21 @@ def _print_results(ctx: Ctx, results: Sequence[Any]) -> int:
         return int(code)
     ctx.out.table(["ui.uuid", "ui.action", "ui.result", "cli.col.reading", "ui.detail"],
                   [[r.uuid, ctx.out.t_or(f"action.{r.action}", r.action),
-                    ctx.out.code(r.code, "result", "reason"), _reading_text(ctx, r.reading),
-                    r.message] for r in results])
+                    ctx.out.code(r.code, "result", "reason", "cli.result_code"),
+                    _reading_text(ctx, r.reading), _result_note(ctx, r)] for r in results])
     done = sum(1 for r in results if r.ok)
     ctx.out.say("cli.action_summary", done=done, total=len(results),
                 verified=sum(1 for r in results if r.verified))
     return int(code)
+
+
+def _result_note(ctx: Ctx, result: Any) -> str | None:
+    """English: the service's message; Chinese: a note per result code (no English)."""
+    if ctx.out.lang == "en":
+        return str(result.message)
+    note = ctx.out.t(f"cli.result_note.{result.code}",
+                     seconds=f"{ctx.settings().actions.verify_deadline_s:g}")
+    return None if note.startswith("cli.result_note.") else note
 
 
 def _reading_text(ctx: Ctx, reading: Any) -> str | None:
@@ -152,7 +161,10 @@ def _reading_text(ctx: Ctx, reading: Any) -> str | None:
         return None
     out = ctx.out
     if reading.error:
-        return f"{out.t('cli.col.error')} {out.code(reading.error, 'reason', 'result')}"
+        named = out.code(f"ipmi_{reading.error}", "reason")  # kinds: unreachable, auth…
+        if named == f"ipmi_{reading.error}":
+            named = out.code(reading.error, "reason", "result")
+        return f"{out.t('cli.col.error')} {named}"
     parts = [f"{out.t('ui.power')} {_power_text(ctx, reading.power)}"] if reading.power else []
     if reading.boot_valid is not None:
         flags = [out.t(f"bootdev.{name}") for name, on in (

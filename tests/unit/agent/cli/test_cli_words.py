@@ -156,7 +156,7 @@ def test_reading_is_in_words() -> None:
     text = _reading_text(ctx, reading)  # type: ignore[arg-type]
     assert text == "电源 关机 · 启动设备 默认 (持久)"
     assert "power=" not in str(text)
-    failed = SimpleNamespace(error="ipmi_unreachable")
+    failed = SimpleNamespace(error="unreachable")
     assert _reading_text(ctx, failed) == "错误 BMC 无应答"  # type: ignore[arg-type]
 
 
@@ -213,3 +213,29 @@ def test_verdict_accepts_the_chinese_name_printed_in_the_table(
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert "坏了 不是可选值之一" in err and "DBC 通路故障" in err
+
+
+def test_action_results_table_has_no_english_in_chinese(capsys: pytest.CaptureFixture[str]):
+    """As found: ``power=off``, ``ipmi_unreachable`` and English messages in a 中文 table."""
+    import re
+
+    from agent.actions.service import ActionReading, ActionResult
+    from agent.cli.actions import _print_results
+
+    settings = SimpleNamespace(actions=SimpleNamespace(verify_deadline_s=5.0))
+    ctx = SimpleNamespace(out=_zh(), settings=lambda: settings)
+    results = [
+        ActionResult("PC-1", "power_off", True, True, "verified",
+                     "the BMC reports the requested state", ActionReading(power="off")),
+        ActionResult("PC-2", "power_off", False, False, "ipmi_unreachable", "timed out",
+                     ActionReading(error="unreachable")),
+        ActionResult("PC-3", "power_off", True, False, "unverified", "the BMC took it",
+                     ActionReading(power="on", boot_valid=True, boot_device="default")),
+        ActionResult("PC-4", "power_off", False, False, "bmc_settings_invalid", "too long"),
+    ]
+    assert _print_results(ctx, results) == ExitCode.PARTIAL  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    words = set(re.findall(r"[A-Za-z_]{2,}", out)) - {"PC", "UUID", "BMC", "IPMI", "UEFI",
+                                                      "BIOS", "PXE"}
+    assert not words, (words, out)
+    assert "电源 关机" in out and "BMC 无应答" in out and "5 秒内" in out
