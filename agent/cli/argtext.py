@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from agent.cli.help_zh import ZH_HELP
 from agent.i18n import normalize_lang, resolve_lang
 
-__all__ = ["ZH_ARGPARSE", "argparse_language", "coded", "lang_from_argv"]
+__all__ = ["ZH_ARGPARSE", "argparse_language", "coded", "lang_from_argv", "parsing_lang"]
 
 _PARSING: dict[str, str] = {"lang": "zh_CN"}  # the language of the parse under way
 
@@ -49,6 +50,11 @@ ZH_ARGPARSE: dict[str, str] = {
 }
 
 
+def parsing_lang() -> str:
+    """Return the language of the parse under way (the last ``argparse_language``)."""
+    return str(_PARSING["lang"])
+
+
 def lang_from_argv(argv: Sequence[str]) -> str:
     """Return the language to parse in: ``--lang X``/``--lang=X`` in argv, else the locale."""
     explicit = None
@@ -76,11 +82,20 @@ def argparse_language(lang: str) -> Iterator[None]:
     def ngettext(singular: str, plural: str, n: int) -> str:
         return gettext(singular if n == 1 else plural)
 
+    formatter: Any = argparse.HelpFormatter
+    saved_help = formatter._get_help_string
+
+    def help_string(self: argparse.HelpFormatter, action: argparse.Action) -> str:
+        text = str(saved_help(self, action) or "")
+        return ZH_HELP.get(text, text)
+
     module._, module.ngettext = gettext, ngettext
+    formatter._get_help_string = help_string
     try:
         yield
     finally:
         module._, module.ngettext = saved
+        formatter._get_help_string = saved_help
 
 
 def coded(prefix: str, codes: Sequence[str]) -> Any:

@@ -44,7 +44,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     listing = sub.add_parser("list", parents=[common], help="list servers with their verdict")
     listing.add_argument("--verdict", type=coded("verdict", [v.value for v in Verdict]),
                          metavar="VERDICT",
-                         help="a verdict code or its name as the table prints it (离线…)")
+                         help="a verdict code or its name as the table prints it (无法连接…)")
     listing.add_argument("--state",
                          type=coded("registration", [s.value for s in RegistrationState]),
                          metavar="STATE", help="a registration state code or its name")

@@ -239,3 +239,25 @@ def test_action_results_table_has_no_english_in_chinese(capsys: pytest.CaptureFi
                                                       "BIOS", "PXE"}
     assert not words, (words, out)
     assert "电源 关机" in out and "BMC 无应答" in out and "5 秒内" in out
+
+
+def test_every_help_text_has_a_chinese_one() -> None:
+    import argparse
+
+    from agent.cli.entry import build_parser
+    from agent.cli.help_zh import ZH_HELP
+
+    missing: set[str] = set()
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                missing.update(a.help for a in action._choices_actions
+                               if a.help and a.help not in ZH_HELP)
+                for sub in set(action.choices.values()):
+                    walk(sub)
+            elif action.help and action.help != argparse.SUPPRESS:
+                missing.add(action.help) if action.help not in ZH_HELP else None
+
+    walk(build_parser())
+    assert missing <= {"show this help message and exit"}, missing  # argparse's own: gettext
