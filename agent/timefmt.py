@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,14 +46,19 @@ def system_zone_name() -> str:
     return "UTC"
 
 
-def load_zone(name: str) -> ZoneInfo:
-    """Return the zone for an IANA name; ``ValueError`` when there is no such zone."""
+def load_zone(name: str) -> tzinfo:
+    """Return the zone for an IANA name; ``ValueError`` when there is no such zone.
+
+    ``UTC`` works even on a host without the zone database.
+    """
     text = name.strip()
     if not text or text.startswith(("/", ".")) or ".." in text:
         raise ValueError(f"{name!r} is not an IANA time zone name")
     try:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):
+        if text == "UTC":
+            return UTC
         raise ValueError(f"{name!r} is not an IANA time zone name") from None
 
 
@@ -67,7 +72,7 @@ def utc_offset_label(offset: timedelta | None) -> str:
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
-def format_ts(ts: float | None, zone: ZoneInfo) -> str:
+def format_ts(ts: float | None, zone: tzinfo) -> str:
     """Format an epoch timestamp as ``YYYY-MM-DD HH:MM:SS UTC+8`` in ``zone`` ("-" for None)."""
     if ts is None:
         return "-"
