@@ -34,20 +34,27 @@ class Rental:
 
 
 def rental_of(agent: Any, node_id: str | None) -> Rental:
-    """Ask the monitor's rental source (chain or rentals file) about one seat."""
+    """Ask the monitor's rental source about one seat (the one place to re-point).
+
+    ``Monitor.rentals`` (chain, then rentals file: ``rental(node_id)`` gives the rent's end
+    time) where it exists, else the monitor's rentals file (``rented(node_id)`` only).
+    """
     monitor = getattr(agent, "monitor", None)
     source = getattr(monitor, "rentals", None) or getattr(monitor, "_rentals", None)
     if source is None or not node_id:
         return Rental("unknown")
+    until: float | None = None
     try:
-        rented = source.rented(node_id)
+        state = source.rental(node_id) if callable(getattr(source, "rental", None)) else None
+        if state is not None:  # the chain's answer (RentalState): with the rent's end time
+            rented, until = state.rented, getattr(state, "rent_end_at", None)
+        else:
+            rented = source.rented(node_id)
     except Exception:  # a rental source that fails must not stop the question
         return Rental("unknown")
     if rented is None:
         return Rental("unknown")
-    until = getattr(source, "rent_until", None)
-    return Rental("rented" if rented else "idle",
-                  until(node_id) if rented and callable(until) else None)
+    return Rental("rented" if rented else "idle", until if rented else None)
 
 
 def rental_text(ctx: Ctx, rental: Rental) -> str:

@@ -261,3 +261,35 @@ def test_every_help_text_has_a_chinese_one() -> None:
 
     walk(build_parser())
     assert missing <= {"show this help message and exit"}, missing  # argparse's own: gettext
+
+
+def test_rental_of_reads_either_source() -> None:
+    from agent.cli.confirm import Rental, rental_of
+
+    class FileSource:
+        def rented(self, node_id: str | None) -> bool | None:
+            return {"a": True, "b": False}.get(node_id or "")
+
+    class ChainSource(FileSource):
+        def rental(self, node_id: str | None) -> object | None:
+            return SimpleNamespace(rented=True, rent_end_at=EVENT_TS) if node_id == "c" else None
+
+    old = SimpleNamespace(monitor=SimpleNamespace(_rentals=FileSource()))
+    assert rental_of(old, "a") == Rental("rented") and rental_of(old, "b") == Rental("idle")
+    assert rental_of(old, "z") == Rental("unknown") and rental_of(old, None) == Rental("unknown")
+    new = SimpleNamespace(monitor=SimpleNamespace(rentals=ChainSource()))
+    assert rental_of(new, "c") == Rental("rented", EVENT_TS)
+    assert rental_of(new, "b") == Rental("idle")  # no chain answer: the file
+    assert rental_of(SimpleNamespace(monitor=SimpleNamespace()), "a") == Rental("unknown")
+
+
+def test_rented_until_is_shown_in_the_cafe_zone() -> None:
+    from agent.cli.confirm import Rental, rental_text
+
+    out = _zh()
+    out.zone = load_zone("Asia/Shanghai")
+    ctx = SimpleNamespace(out=out)
+    assert rental_text(ctx, Rental("rented", EVENT_TS)) == \
+        "出租中，至 2025-12-03 23:23:22 UTC+8"  # type: ignore[arg-type]
+    assert rental_text(ctx, Rental("idle")) == "空闲"  # type: ignore[arg-type]
+    assert rental_text(ctx, Rental("unknown")) == "未知"  # type: ignore[arg-type]
