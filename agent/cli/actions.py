@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from agent.cli.confirm import DISRUPTIVE, confirm_targets
 from agent.cli.context import CliError, Ctx, ExitCode
 from agent.cli.servers import resolve_server
 from agent.models import Role
@@ -36,6 +37,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     power.add_argument("action", choices=("on", "off", "soft", "reset"))
     power.add_argument("ids", nargs="*", metavar="ID", help="uuid, node_id or inventory id")
     power.add_argument("--label", metavar="K=V[,K=V]", help="every server with these labels")
+    power.add_argument("-y", "--yes", action="store_true",
+                       help="do not ask (off/soft/reset, several seats, rented seats)")
     power.set_defaults(handler=cmd_power)
 
     boot = commands.add_parser("bootdev", parents=[common], help="set the boot device")
@@ -44,6 +47,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     boot.add_argument("--label", metavar="K=V[,K=V]", help="every server with these labels")
     boot.add_argument("--persistent", action="store_true", help="every boot, not just the next")
     boot.add_argument("--uefi", action="store_true", help="UEFI boot (default: legacy BIOS)")
+    boot.add_argument("-y", "--yes", action="store_true", help="do not ask (several seats)")
     boot.set_defaults(handler=cmd_bootdev)
 
 
@@ -71,13 +75,21 @@ def _print_pass(ctx: Ctx, report: Any) -> None:
     ctx.out.table(
         ["ui.uuid", "ui.node_id", "ui.verdict", "ui.power", "ui.boot_device", "ui.detail"],
         [[r.uuid, r.node_id[:12] + "…" if r.node_id else None,
-          ctx.out.t(f"verdict.{r.verdict}"), _power_text(ctx, r.power), r.bootdev, r.detail]
+          ctx.out.t(f"verdict.{r.verdict}"), _power_text(ctx, r.power),
+          ctx.out.code(r.bootdev, "bootdev"), _check_detail(ctx, r)]
          for r in report.results])
     counts = ", ".join(f"{ctx.out.t(f'verdict.{v}')} {n}"
                        for v, n in sorted(report.counts().items()))
     ctx.out.say("cli.check_summary", count=len(report.results),
                 seconds=f"{report.duration_s:.2f}")
     ctx.out.note(counts)
+
+
+def _check_detail(ctx: Ctx, result: Any) -> str | None:
+    """English: the monitor's line; Chinese: its reasons by name (the line is English)."""
+    if ctx.out.lang == "en":
+        return str(result.detail)
+    return "，".join(ctx.out.t(f"reason.{reason}") for reason in result.reasons) or None
 
 
 def _power_text(ctx: Ctx, power: str | None) -> str | None:
@@ -101,6 +113,8 @@ def cmd_power(ctx: Ctx) -> int:
     """Power the selected servers through IPMI and read the state back."""
     uuids = _selection(ctx)
     actor = ctx.actor(Role.OPERATOR)
+    confirm_targets(ctx, uuids, ctx.out.t(f"action.power_{ctx.args.action}"),
+                    disruptive=ctx.args.action in DISRUPTIVE)
     results = ctx.agent().actions.power(uuids=uuids, action=ctx.args.action, actor=actor)
     return _print_results(ctx, results)
 
@@ -109,6 +123,7 @@ def cmd_bootdev(ctx: Ctx) -> int:
     """Set the boot device of the selected servers through IPMI and read it back."""
     uuids = _selection(ctx)
     actor = ctx.actor(Role.OPERATOR)
+    confirm_targets(ctx, uuids, ctx.out.t("action.bootdev"), disruptive=False)
     results = ctx.agent().actions.set_boot(uuids=uuids, device=ctx.args.device,
                                            persistent=ctx.args.persistent,
                                            uefi=ctx.args.uefi, actor=actor)
@@ -123,27 +138,41 @@ def _print_results(ctx: Ctx, results: Sequence[Any]) -> int:
         return int(code)
     ctx.out.table(["ui.uuid", "ui.action", "ui.result", "cli.col.reading", "ui.detail"],
                   [[r.uuid, ctx.out.t_or(f"action.{r.action}", r.action),
-                    ctx.out.t_or(f"result.{r.code}", r.code), _reading_text(r.reading),
-                    r.message] for r in results])
+                    ctx.out.code(r.code, "result", "reason", "cli.result_code"),
+                    _reading_text(ctx, r.reading), _result_note(ctx, r)] for r in results])
     done = sum(1 for r in results if r.ok)
     ctx.out.say("cli.action_summary", done=done, total=len(results),
                 verified=sum(1 for r in results if r.verified))
     return int(code)
 
 
-def _reading_text(reading: Any) -> str | None:
+def _result_note(ctx: Ctx, result: Any) -> str | None:
+    """English: the service's message; Chinese: a note per result code (no English)."""
+    if ctx.out.lang == "en":
+        return str(result.message)
+    note = ctx.out.t(f"cli.result_note.{result.code}",
+                     seconds=f"{ctx.settings().actions.verify_deadline_s:g}")
+    return None if note.startswith("cli.result_note.") else note
+
+
+def _reading_text(ctx: Ctx, reading: Any) -> str | None:
+    """Say what the BMC showed, in words: ``电源 关机 · 启动设备 网络（PXE）（持久, UEFI）``."""
     if reading is None:
         return None
+    out = ctx.out
     if reading.error:
-        return f"error={reading.error}"
-    parts = [f"power={reading.power}"] if reading.power else []
+        named = out.code(f"ipmi_{reading.error}", "reason")  # kinds: unreachable, auth…
+        if named == f"ipmi_{reading.error}":
+            named = out.code(reading.error, "reason", "result")
+        return f"{out.t('cli.col.error')} {named}"
+    parts = [f"{out.t('ui.power')} {_power_text(ctx, reading.power)}"] if reading.power else []
     if reading.boot_valid is not None:
-        flags = [name for name, on in (("valid", reading.boot_valid),
-                                       ("persistent", reading.boot_persistent),
-                                       ("uefi", reading.boot_uefi)) if on]
-        parts.append(f"boot={reading.boot_selector or reading.boot_device}"
-                     + (f" ({','.join(flags)})" if flags else ""))
-    return " ".join(parts) or None
+        flags = [out.t(f"bootdev.{name}") for name, on in (
+            ("persistent", reading.boot_persistent), ("uefi", reading.boot_uefi)) if on]
+        device = out.code(reading.boot_selector or reading.boot_device, "bootdev")
+        parts.append(f"{out.t('ui.boot_device')} {device}"
+                     + (f" ({', '.join(flags)})" if flags else ""))
+    return " · ".join(parts) or None
 
 
 def exit_for_results(results: Sequence[Any]) -> ExitCode:

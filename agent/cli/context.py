@@ -21,6 +21,7 @@ from agent.cli.output import Output
 from agent.config import Settings, load_settings, resolve_config_path
 from agent.i18n import catalogue, normalize_lang, translate_error
 from agent.models import Role
+from agent.timefmt import load_zone
 from baremetal import errors as be
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from agent.app import Agent
     from agent.store import Store
 
-__all__ = ["CliError", "Ctx", "ExitCode", "error_text", "exit_code_for", "os_actor"]
+__all__ = ["CliError", "Ctx", "ExitCode", "error_message", "error_text", "exit_code_for",
+           "os_actor",
+           "os_login"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class ExitCode(IntEnum):
     PARTIAL = 5         # a batch where some items failed (rows, servers)
     UNREACHABLE = 6     # the DBC node or a BMC did not answer in time
     DENIED = 7          # authentication failed, role too low, rate limited
+    UNCONFIRMED = 8     # off/soft/reset or several seats: no --yes and no terminal, or "no"
     INTERRUPTED = 130   # Ctrl-C
 
 
@@ -111,7 +115,20 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 
 
 def error_text(exc: BaseException, lang: str) -> str:
-    """Return ``ErrorType: message`` with the message in ``lang`` where a translation exists."""
+    """Return ``ErrorType: message`` (Chinese: ``错误：message``) in ``lang``."""
+    text = _error_line(exc, lang)
+    if lang == "zh_CN" and not isinstance(exc, CliError):
+        message = text.split(": ", 1)[-1]
+        return f"{Output(lang=lang, json_mode=False).t('cli.error')}：{message}"
+    return text
+
+
+def error_message(exc: BaseException, lang: str) -> str:
+    """Return the message part alone (no error type), for ``--json`` answers."""
+    return _error_line(exc, lang).split(": ", 1)[-1]
+
+
+def _error_line(exc: BaseException, lang: str) -> str:
     name = type(exc).__name__
     if isinstance(exc, CliError):
         out = Output(lang=lang, json_mode=False)
@@ -125,13 +142,17 @@ def error_text(exc: BaseException, lang: str) -> str:
     return f"{name}: {exc}"
 
 
-def os_actor() -> str:
-    """Return ``cli:<login>`` for the OS user running the command."""
+def os_login() -> str:
+    """Return the OS login running the command (its uid when it has no name)."""
     try:
-        login = getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):
-        login = str(os.getuid())
-    return f"cli:{login}"
+        return str(os.getuid())
+
+
+def os_actor() -> str:
+    """Return ``cli:<login>``: the actor of ``init`` only (no staff account exists yet)."""
+    return f"cli:{os_login()}"
 
 
 class Ctx:
@@ -149,6 +170,7 @@ class Ctx:
         """Load the settings once (and adopt ``[ui] default_lang`` if no language was chosen)."""
         if self._settings is None:
             self._settings = load_settings(self.config_path)
+            self.out.zone = load_zone(self._settings.ui.timezone)
             if not self.args.lang and not _locale_lang():
                 self.out.lang = self._settings.ui.default_lang
         return self._settings
@@ -181,10 +203,16 @@ class Ctx:
 
         return Authenticator.from_settings(self.store(), self.settings().auth)
 
-    def actor(self, needed: Role) -> str:
-        """Return the audit actor: ``--user NAME`` (checked: exists, enabled, role) or OS user."""
-        name = getattr(self.args, "user", None)
-        if not name:
+    def actor(self, needed: Role, *, host_task: bool = False) -> str:
+        """Return the audit actor: a staff account (exists, enabled, role high enough).
+
+        ``--user NAME``, else the OS login's ``[auth] os_users`` entry, else the account
+        named like the OS login; with none of them the command is refused (exit 7), except
+        a ``host_task`` (backup, restore: the host's own upkeep, run by the installer or
+        cron before any staff exists), which is recorded as ``cli:<login>``.
+        """
+        name = getattr(self.args, "user", None) or self._os_staff_name(host_task)
+        if name is None:
             return os_actor()
         user = self.store().users.get(name=name)
         if user.disabled:
@@ -192,6 +220,17 @@ class Ctx:
         if not user.role.allows(needed):
             raise ae.PermissionDenied(needed=str(needed))
         return user.name
+
+    def _os_staff_name(self, host_task: bool) -> str | None:
+        login = os_login()
+        mapped = dict(self.settings().auth.os_users).get(login)
+        if mapped:
+            return mapped
+        if host_task:  # the store is not opened here: restore replaces it
+            return None
+        if any(user.name == login for user in self.store().users.all()):
+            return login
+        raise CliError("cli.actor_unknown", ExitCode.DENIED, login=login)
 
     def close(self) -> None:
         """Stop the agent and close the store."""

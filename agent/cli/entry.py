@@ -23,7 +23,15 @@ from agent.cli import seats as cli_seats
 from agent.cli import servers as cli_servers
 from agent.cli import setup as cli_setup
 from agent.cli import tls as cli_tls
-from agent.cli.context import CliError, Ctx, ExitCode, error_text, exit_code_for
+from agent.cli.argtext import argparse_language, lang_from_argv, parsing_lang
+from agent.cli.context import (
+    CliError,
+    Ctx,
+    ExitCode,
+    error_message,
+    error_text,
+    exit_code_for,
+)
 from agent.cli.output import Output
 from agent.config import CONFIG_ENV, DEFAULT_CONFIG_PATH
 from agent.errors import AgentError
@@ -34,19 +42,31 @@ __all__ = ["ExitCode", "build_parser", "main", "run"]
 
 _LOGGER = logging.getLogger(__name__)
 
-_EPILOG = "exit codes / 退出码:\n" + "\n".join(
-    f"  {int(code):<3}  {text}" for code, text in (
-        (ExitCode.OK, "ok / 成功"),
-        (ExitCode.ERROR, "error (store, secrets, node refused, internal) / 一般错误"),
-        (ExitCode.USAGE, "usage: bad option, value, file or config; store too new / "
-         "用法、输入或配置错误；数据库版本过新"),
-        (ExitCode.NOT_FOUND, "not found (server, user) / 对象不存在"),
-        (ExitCode.CONFLICT, "conflict (exists, action in progress) / 冲突"),
-        (ExitCode.PARTIAL, "partial failure in a batch / 批量操作部分失败"),
-        (ExitCode.UNREACHABLE, "DBC node or BMC unreachable / 节点或 BMC 无法连接"),
-        (ExitCode.DENIED, "authentication or permission refused / 认证或权限被拒绝"),
-        (ExitCode.INTERRUPTED, "interrupted (Ctrl-C) / 被中断"),
-    ))
+_EXIT_TEXTS = (
+    (ExitCode.OK, "ok / 成功"),
+    (ExitCode.ERROR, "error (store, secrets, node refused, internal) / 一般错误"),
+    (ExitCode.USAGE, "usage: bad option, value, file or config; store too new / "
+     "用法、输入或配置错误；数据库版本过新"),
+    (ExitCode.NOT_FOUND, "not found (server, user) / 对象不存在"),
+    (ExitCode.CONFLICT, "conflict (exists, action in progress) / 冲突"),
+    (ExitCode.PARTIAL, "partial failure in a batch / 批量操作部分失败"),
+    (ExitCode.UNREACHABLE, "DBC node or BMC unreachable / 节点或 BMC 无法连接"),
+    (ExitCode.DENIED, "authentication or permission refused / 认证或权限被拒绝"),
+    (ExitCode.UNCONFIRMED, "not confirmed: several seats or a rented seat without --yes "
+     "and no terminal, or answered no / 未确认：多台或出租中的机器需要 --yes 或在终端确认"),
+    (ExitCode.INTERRUPTED, "interrupted (Ctrl-C) / 被中断"),
+)
+
+
+def _in_lang(text: str) -> str:
+    """Return the half of an ``English / 中文`` text in the language being parsed in."""
+    english, _sep, chinese = text.rpartition(" / ")
+    return (chinese if parsing_lang() == "zh_CN" else english) if english else text
+
+
+def _epilog() -> str:
+    lines = [f"  {int(code):<3}  {_in_lang(text)}" for code, text in _EXIT_TEXTS]
+    return _in_lang("exit codes / 退出码") + ":\n" + "\n".join(lines)
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
@@ -65,7 +85,8 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
                         default=argparse.SUPPRESS if suppress else False,
                         help="debug logging and tracebacks on errors")
     parent.add_argument("--user", metavar="NAME", default=default,
-                        help="staff user to record as the actor (default: cli:<OS login>)")
+                        help="staff account recorded as the actor (default: the OS login's "
+                             "[auth] os_users entry, or the account of the same name)")
     return parent
 
 
@@ -73,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the full command-line parser (its --help lists the exit codes)."""
     parser = argparse.ArgumentParser(
         prog="bm-agent", parents=[_common_options(suppress=False)],
-        description="bm-agent: DBC bare-metal inventory, IPMI cross-check and staff actions "
-                    "/ 裸金属服务器清单、IPMI 交叉核验与运维操作",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=_in_lang("bm-agent: DBC bare-metal inventory, IPMI cross-check and staff "
+                             "actions / bm-agent：裸金属服务器清单、IPMI 交叉核验与运维操作"),
+        epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     common = _common_options(suppress=True)
@@ -95,7 +116,9 @@ def _configure_logging(debug: bool) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (argparse exits 2 itself on usage errors)."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    with argparse_language(lang_from_argv(words)):
+        args = build_parser().parse_args(words)
     out = Output(lang=resolve_lang(args.lang), json_mode=bool(args.json))
     if not getattr(args, "configures_logging", False):
         _configure_logging(args.debug)
@@ -122,7 +145,7 @@ def _report(exc: BaseException, ctx: Ctx) -> int:
     if ctx.out.json_mode:
         ctx.out.json({"ok": False, "exit_code": int(code), "error": type(exc).__name__,
                       "code": getattr(exc, "code", None),
-                      "message": error_text(exc, ctx.out.lang).split(": ", 1)[-1]})
+                      "message": error_message(exc, ctx.out.lang)})
     return int(code)
 
 

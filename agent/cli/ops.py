@@ -119,7 +119,7 @@ def cmd_backup(ctx: Ctx) -> int:
     key_file = settings.secrets.key_file
     if ctx.args.with_key:
         load_keys(key_file)  # a missing or insecure key file fails before any work
-    actor = ctx.actor(Role.ADMIN)
+    actor = ctx.actor(Role.ADMIN, host_task=True)
     with Store.open(store_path, busy_timeout_s=settings.store.busy_timeout_s) as store:
         store.backup_to(dest)
         version = store.schema_version()
@@ -157,7 +157,7 @@ def cmd_restore(ctx: Ctx) -> int:
     if store_in_use(store_path):
         raise CliError("cli.store_in_use", ExitCode.CONFLICT, path=store_path)
     key_source = _restore_key_source(settings, src, ctx.args.with_key)
-    actor = ctx.actor(Role.ADMIN)
+    actor = ctx.actor(Role.ADMIN, host_task=True)
     tmp = store_path.with_name(f".{store_path.name}.restore-{os.getpid()}")
     try:
         version, sealed = _prepare_restore(src, tmp, Sealer.from_key_file(key_source),

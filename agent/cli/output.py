@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from agent.i18n import translate
+from agent.timefmt import format_ts as format_zoned
+from agent.timefmt import load_zone, system_zone_name
 
 __all__ = ["Output", "display_width", "format_table", "format_ts", "pad", "truncate"]
 
@@ -74,11 +75,12 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).split())  # one line per cell, whatever the value holds
 
 
-def format_ts(ts: float | None) -> str:
-    """Format an epoch timestamp as local ``YYYY-MM-DD HH:MM:SS`` ("-" for None)."""
-    if ts is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+def format_ts(ts: float | None, zone_name: str | None = None) -> str:
+    """Format an epoch timestamp as ``YYYY-MM-DD HH:MM:SS UTC+8`` ("-" for None).
+
+    In ``zone_name`` (an IANA name; default: the system's zone).
+    """
+    return format_zoned(ts, load_zone(zone_name or system_zone_name()))
 
 
 class Output:
@@ -90,6 +92,11 @@ class Output:
         self.json_mode = json_mode
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.zone = load_zone(system_zone_name())  # [ui] timezone once the settings load
+
+    def ts(self, ts: float | None) -> str:
+        """Format a timestamp in the cafe's zone, with the zone shown (``UTC+8``)."""
+        return format_zoned(ts, self.zone)
 
     def t(self, code: str, **params: Any) -> str:
         """Translate ``code`` into this run's language."""
@@ -99,6 +106,24 @@ class Output:
         """Translate ``code``, or return ``fallback`` when no catalogue has it."""
         text = self.t(code)
         return fallback if text == code else text
+
+    def code(self, value: str | None, *namespaces: str) -> str | None:
+        """Name a code (``ipmi_unreachable``, ``default``) in this run's language.
+
+        The first namespace (``result``, ``reason``…) that has it wins; the code itself only
+        when no catalogue knows it.
+        """
+        if value is None or value == "":
+            return None
+        for namespace in namespaces:
+            text = self.t(f"{namespace}.{value}")
+            if text != f"{namespace}.{value}":
+                return text
+        return value
+
+    def cells(self, row: Sequence[Any]) -> list[Any]:
+        """Return a table row with yes/no in this run's language (是/否)."""
+        return [self.t("ui.yes" if v else "ui.no") if isinstance(v, bool) else v for v in row]
 
     @property
     def human(self) -> TextIO:
@@ -125,7 +150,7 @@ class Output:
     def table(self, header_codes: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Print a table whose headers are translation codes (or literal text)."""
         headers = [self.t(code) for code in header_codes]
-        print(format_table(headers, rows), file=self.human)
+        print(format_table(headers, [self.cells(row) for row in rows]), file=self.human)
 
     def fields(self, pairs: Sequence[tuple[str, Any]] | Mapping[str, Any]) -> None:
         """Print ``label: value`` lines with the labels aligned (labels are codes)."""
@@ -133,4 +158,4 @@ class Output:
         labels = [self.t(code) for code, _value in items]
         width = max((display_width(label) for label in labels), default=0)
         for label, (_code, value) in zip(labels, items, strict=True):
-            print(f"{pad(label, width)}  {_cell(value)}", file=self.human)
+            print(f"{pad(label, width)}  {_cell(self.cells([value])[0])}", file=self.human)

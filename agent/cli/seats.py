@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from agent.cli.argtext import coded
 from agent.cli.context import Ctx, ExitCode
-from agent.cli.output import format_ts
 from agent.hook.seats import Decision, Seats
 from agent.models import Role, SeatState
 
@@ -25,7 +25,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sub = seats.add_subparsers(dest="seats_command", metavar="ACTION")
     sub.required = True
     listing = sub.add_parser("list", parents=[common], help="seat keys and device_id changes")
-    listing.add_argument("--state", choices=[s.value for s in SeatState])
+    listing.add_argument("--state", type=coded("seat_state", [s.value for s in SeatState]),
+                         metavar="STATE", help="a state code or its name (待批准…)")
     listing.set_defaults(handler=cmd_list)
     for name, handler, text in (
             ("approve", cmd_approve, "approve the pending seat key of these servers"),
@@ -57,7 +58,7 @@ def cmd_list(ctx: Ctx) -> int:
              "ui.enrolled_at", "ui.decided_by"],
             [[s["uuid"], s["ip"], ",".join(f"{k}={v}" for k, v in sorted(s["labels"].items())),
               ctx.out.t(f"seat_state.{s['state']}"), s["fingerprint"],
-              format_ts(s["created_at"]), s["decided_by"]] for s in listing["items"]])
+              ctx.out.ts(s["created_at"]), s["decided_by"]] for s in listing["items"]])
     for change in listing["device_id_changes"]:
         ctx.out.say("cli.device_id_change", uuid=change["uuid"],
                     pinned=change["pinned_device_id"], seen=change["pending_device_id"])

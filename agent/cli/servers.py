@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.cli.argtext import coded
 from agent.cli.context import CliError, Ctx, ExitCode
-from agent.cli.output import format_ts
+from agent.cli.events import action_family, detail_text
 from agent.errors import ServerNotFound
 from agent.models import (
     EventKind,
@@ -41,8 +42,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     imp.add_argument("file", metavar="FILE", help="CSV (header row) or JSON list; '-' = stdin")
     imp.set_defaults(handler=cmd_import)
     listing = sub.add_parser("list", parents=[common], help="list servers with their verdict")
-    listing.add_argument("--verdict", choices=[v.value for v in Verdict])
-    listing.add_argument("--state", choices=[s.value for s in RegistrationState])
+    listing.add_argument("--verdict", type=coded("verdict", [v.value for v in Verdict]),
+                         metavar="VERDICT",
+                         help="a verdict code or its name as the table prints it (无法连接…)")
+    listing.add_argument("--state",
+                         type=coded("registration", [s.value for s in RegistrationState]),
+                         metavar="STATE", help="a registration state code or its name")
     listing.add_argument("--label", metavar="K=V[,K=V]", help="only servers with these labels")
     listing.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", parents=[common], help="one server, readings and events")
@@ -62,8 +67,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     events.add_argument("--limit", type=int, default=20, metavar="N")
     events.add_argument("--before", type=int, metavar="EVENT_ID", help="older than this id")
     events.add_argument("--server", metavar="ID", help="only this server")
-    events.add_argument("--kind", action="append", choices=[k.value for k in EventKind])
-    events.add_argument("--action", help="only this action (power_on, bootdev, ...)")
+    events.add_argument("--kind", action="append", metavar="KIND",
+                        type=coded("event_kind", [k.value for k in EventKind]),
+                        help="an event kind code or its name (审计…)")
+    events.add_argument("--action", help="only this action or family: power_on, power (all "
+                                          "power_*), bootdev, ... or its translated name")
     events.set_defaults(handler=cmd_events)
 
 
@@ -94,13 +102,26 @@ def label_text(labels: Any) -> str:
 
 def row_error_text(ctx: Ctx, error: RowError) -> str:
     """Translate one refused import row: line, uuid, field and reason."""
-    reason = ctx.out.t(f"import.{error.code}", field=error.field, detail=error.detail)
+    detail = _header_detail(ctx, error.detail) if error.code == "bad_header" else error.detail
+    reason = ctx.out.t(f"import.{error.code}", field=error.field, detail=detail)
     if reason == f"import.{error.code}":  # a code only the registry knows: English text
         reason = f"{error.field}: {error.code}" + (f" ({error.detail})" if error.detail else "")
     if error.line <= 0:
         return f"{error.uuid}: {reason}"
     where = f"{error.line}" + (f" ({error.uuid})" if error.uuid else "")
     return ctx.out.t("import.row", line=where, message=reason)
+
+
+def _header_detail(ctx: Ctx, detail: str | None) -> str | None:
+    """``unknown ip地址, missing ip`` (the registry's words) -> ``未知的列 ip地址，缺少列 ip``."""
+    if not detail:
+        return detail
+    parts = []
+    for item in detail.split(", "):
+        word, _sep, name = item.partition(" ")
+        parts.append(ctx.out.t(f"cli.header_{word}", name=name)
+                     if word in ("unknown", "missing") else item)
+    return ctx.out.t("cli.list_sep").join(parts)
 
 
 def event_dict(event: EventRecord) -> dict[str, Any]:
@@ -234,8 +255,8 @@ def cmd_list(ctx: Ctx) -> int:
         [[r.server.uuid, r.server.ip, label_text(r.server.labels),
           ctx.out.t(f"registration.{r.server.state}"), _verdict_text(ctx, r.verdict),
           _power_text(ctx, r.reading.power if r.reading else None),
-          r.reading.boot_device if r.reading else None,
-          format_ts(r.verdict.checked_at) if r.verdict else None, r.server.desc]
+          ctx.out.code(r.reading.boot_device, "bootdev") if r.reading else None,
+          ctx.out.ts(r.verdict.checked_at) if r.verdict else None, r.server.desc]
          for r in rows])
     return int(ExitCode.OK)
 
@@ -288,8 +309,10 @@ def cmd_show(ctx: Ctx) -> int:
         ctx.out.note("")
         ctx.out.table(["ui.time", "ui.power", "ui.boot_device", "cli.col.dbc_path",
                        "cli.col.error", "ui.latency"],
-                      [[format_ts(r.ts), _power_text(ctx, r.power), r.boot_device, r.dbc_path_ok,
-                        r.error_class, f"{r.latency_ms:.0f} ms" if r.latency_ms else None]
+                      [[ctx.out.ts(r.ts), _power_text(ctx, r.power),
+                        ctx.out.code(r.boot_device, "bootdev"), r.dbc_path_ok,
+                        ctx.out.code(r.error_class, "reason", "result"),
+                        f"{r.latency_ms:.0f} ms" if r.latency_ms else None]
                        for r in readings])
     if events:
         ctx.out.note("")
@@ -330,10 +353,13 @@ def cmd_events(ctx: Ctx) -> int:
     page = ctx.store().events.page(
         before_id=ctx.args.before, limit=ctx.args.limit, server_uuid=uuid,
         kinds=[EventKind(k) for k in ctx.args.kind] if ctx.args.kind else None,
-        action=ctx.args.action)
+        action=action_family(ctx, ctx.args.action) if ctx.args.action else None)
     if ctx.out.json_mode:
         ctx.out.json({"events": [event_dict(e) for e in page.items],
                       "next_before_id": page.next_before_id})
+        return int(ExitCode.OK)
+    if not page.items:
+        ctx.out.say("cli.no_events")
         return int(ExitCode.OK)
     _events_table(ctx, page.items)
     if page.next_before_id is not None:
@@ -345,9 +371,9 @@ def _events_table(ctx: Ctx, events: Sequence[EventRecord]) -> None:
     ctx.out.table(
         ["cli.col.id", "ui.time", "ui.actor", "ui.kind", "ui.action", "ui.server", "ui.result",
          "ui.detail"],
-        [[e.id, format_ts(e.ts), e.actor, ctx.out.t(f"event_kind.{e.kind}"),
+        [[e.id, ctx.out.ts(e.ts), e.actor, ctx.out.t(f"event_kind.{e.kind}"),
           ctx.out.t_or(f"action.{e.action}", e.action) if e.action else None, e.server_uuid,
-          _result_text(ctx, e), _detail_text(e.detail)] for e in events])
+          _result_text(ctx, e), detail_text(ctx, e.detail)] for e in events])
 
 
 def _result_text(ctx: Ctx, event: EventRecord) -> str | None:
@@ -356,13 +382,3 @@ def _result_text(ctx: Ctx, event: EventRecord) -> str | None:
     if event.kind == EventKind.VERDICT:
         return ctx.out.t_or(f"verdict.{event.result}", event.result)
     return ctx.out.t_or(f"result.{event.result}", event.result)
-
-
-def _detail_text(detail: Any) -> str:
-    parts = []
-    # A message first: the table cuts long cells (a hook_failure's message is the point).
-    for key, value in sorted(dict(detail).items(), key=lambda item: item[0] != "message"):
-        if isinstance(value, dict | list) or value in (None, ""):
-            continue
-        parts.append(f"{key}={value}")
-    return " ".join(parts)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli import tls as cli_tls
-from agent.cli.context import CliError, Ctx, ExitCode, os_actor
+from agent.cli.argtext import coded
+from agent.cli.context import CliError, Ctx, ExitCode, os_actor, os_login
 from agent.config import render_default_config
 from agent.models import Role
 from agent.secrets import Secret, create_key_file, load_keys
@@ -59,7 +60,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sub.required = True
     add = sub.add_parser("add", parents=[common], help="add a user")
     add.add_argument("name")
-    add.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value)
+    add.add_argument("--role", type=coded("role", [r.value for r in Role]), metavar="ROLE",
+                     default=Role.VIEWER.value, help="viewer, operator or admin (or 只读…)")
     add.add_argument("--password-file", metavar="FILE", help="'-' = stdin")
     add.set_defaults(handler=cmd_users_add)
     passwd = sub.add_parser("passwd", parents=[common], help="set a user's password")
@@ -155,6 +157,8 @@ def _init_config(ctx: Ctx) -> bool:
     values = {key: getattr(ctx.args, option) for option, key in _INIT_KEYS.items()
               if getattr(ctx.args, option)}
     values.update(cli_tls.init_config_values(ctx.args))
+    if ctx.args.admin:  # whoever runs init acts as the admin it creates (docs/cli.md)
+        values["auth.os_users"] = f"{os_login()}={ctx.args.admin}"
     write_private_text(path, render_default_config(values), mode=0o640)
     ctx.out.say("cli.config_written", path=path)
     return True
@@ -224,12 +228,11 @@ def cmd_users_list(ctx: Ctx) -> int:
         ctx.out.json([{"name": u.name, "role": str(u.role), "disabled": u.disabled,
                        "created_at": u.created_at} for u in users])
         return int(ExitCode.OK)
-    from agent.cli.output import format_ts
 
     ctx.out.table(["ui.username", "ui.role", "cli.col.disabled", "cli.col.created"],
                   [[u.name, ctx.out.t(f"role.{u.role}"), ctx.out.t("ui.yes" if u.disabled
                                                                     else "ui.no"),
-                    format_ts(u.created_at)] for u in users])
+                    ctx.out.ts(u.created_at)] for u in users])
     return int(ExitCode.OK)
 
 

@@ -134,6 +134,31 @@ def _choice(options: tuple[str, ...], fold: Callable[[str], str]) -> Converter:
     return convert
 
 
+def _zone(value: Any) -> str:
+    from agent.timefmt import load_zone, system_zone_name
+
+    text = _text(value)
+    if not text:
+        return system_zone_name()
+    try:
+        load_zone(text)
+    except ValueError:
+        raise BadValue(f"{text!r} is not a known IANA time zone") from None
+    return text
+
+
+def _os_users(value: Any) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for entry in (part.strip() for part in _text(value).split(",")):
+        if not entry:
+            continue
+        login, sep, staff = (piece.strip() for piece in entry.partition("="))
+        if not sep or not login or not staff:
+            raise BadValue(f"{entry!r} is not login=staff")
+        pairs.append((login, staff))
+    return tuple(pairs)
+
+
 def split_listen(listen: str) -> tuple[str, int]:
     """Split ``host:port`` (``[v6]:port`` for IPv6); raise BadValue if malformed."""
     host, sep, port_text = listen.rpartition(":")
@@ -338,6 +363,11 @@ KEYS: tuple[Key, ...] = (
        2),
     _k("auth", "login_ip_max_failures", _number(int, 1, 10000), "an integer, 1 to 10000",
        "Failed logins per source IP within login_window_s before it is locked.", 20),
+    _k("auth", "os_users", lambda v, _e, _b: _os_users(v), "login=staff[,login=staff]",
+       "Which staff account a login on this host acts as in bm-agent commands run without\n"
+       "--user (the audit log's actor). A login with no entry acts as the staff account of\n"
+       "the same name; with neither, commands that change anything are refused (exit 7).\n"
+       "bm-agent init maps the login that ran it to the admin it created.", ""),
     _k("auth", "login_window_s", _number(int, 10, 86400), "seconds, 10 to 86400",
        "Window of the login failure counters (and the longest lock).", 300),
     _k("retention", "events_days", _number(int, 1, 36500), "days, 1 to 36500",
@@ -348,6 +378,9 @@ KEYS: tuple[Key, ...] = (
        "minute, with a repeat count) are deleted after this many days.", 7),
     _k("ui", "default_lang", _choice(LANGS, lambda s: s.lower().replace("-", "_")),
        "zh_CN or en", "Language when neither --lang nor the locale chooses one.", "zh_CN"),
+    _k("ui", "timezone", lambda v, _e, _b: _zone(v), "an IANA zone name, e.g. Asia/Shanghai",
+       "The cafe's time zone: the CLI and the dashboard show every time in it, with the\n"
+       "offset written out (2026-12-03 23:23:22 UTC+8). Empty: the system's zone.", ""),
     _k("log", "level", _choice(LEVELS, str.upper), "DEBUG, INFO, WARNING or ERROR",
        "Log level (the journal gets everything at this level and above).", "INFO"),
 )

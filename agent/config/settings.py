@@ -193,6 +193,7 @@ class AuthSettings:
     token_max_ttl_admin_s: int
     login_name_max_failures: int
     login_hash_slots: int
+    os_users: tuple[tuple[str, str], ...] = ()  # OS login -> staff account (bm-agent CLI actor)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class UiSettings:
     """[ui]: presentation defaults."""
 
     default_lang: str
+    timezone: str = "UTC"  # IANA name; the system's zone when the file leaves it empty
 
 
 @dataclass(frozen=True)

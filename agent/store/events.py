@@ -134,6 +134,12 @@ class EventRepo(Repo):
         if match.prefix is not None:
             params.append(_like(match.prefix, anywhere=False))
 
+    def action_names(self) -> set[str]:
+        """Return every action name the log holds (for ``--action`` checks)."""
+        with self._db.read() as conn:
+            rows = conn.execute("SELECT DISTINCT action FROM events WHERE action IS NOT NULL")
+            return {str(row[0]) for row in rows.fetchall()}
+
     def latest_id(self) -> int:
         """Return the highest event id (0 when empty)."""
         with self._db.read() as conn:

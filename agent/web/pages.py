@@ -111,8 +111,8 @@ class Page:
 
 
 def render_page(page: Page, *, principal: Principal, lang: str, path: str,
-                query: Mapping[str, str]) -> str:
-    """Return a full page for a signed-in user."""
+                query: Mapping[str, str], timezone: str = "UTC") -> str:
+    """Return a full page for a signed-in user (``timezone``: [ui] timezone, as data-tz)."""
     user = principal.user
     session = principal.session
     entries = _NAV + (_ADMIN_NAV if user.role == Role.ADMIN else ())
@@ -123,7 +123,7 @@ def render_page(page: Page, *, principal: Principal, lang: str, path: str,
     prefix = static_prefix()
     scripts = Markup("".join(f'<script src="{escape(prefix)}/{escape(s)}" defer></script>'
                              for s in page.scripts))
-    extra = attrs(page.body_attrs or {})
+    extra = attrs({**(page.body_attrs or {}), "data-tz": timezone})
     html = _TEMPLATES.render(
         "page.html", html_lang=_html_lang(lang), lang=lang, page=page.name,
         csrf=session.csrf_token if session else "", static=prefix,

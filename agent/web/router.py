@@ -98,6 +98,7 @@ class _Web:
         self.agent = agent
         self.auth = agent.auth
         self.default_lang = agent.settings.ui.default_lang
+        self.timezone = agent.settings.ui.timezone
         self.session_max_s = int(agent.settings.auth.session_max_s)
         self.always_secure = bool(agent.settings.api.always_secure_cookies)
 
@@ -108,7 +109,7 @@ class _Web:
              status: int = 200) -> Response:
         lang = self.lang(request)
         html = render_page(page, principal=principal, lang=lang, path=request.url.path,
-                           query=dict(request.query_params))
+                           query=dict(request.query_params), timezone=self.timezone)
         response = HTMLResponse(html, status_code=status)
         remember_lang(request, response)
         return secure(response)

@@ -3,8 +3,6 @@ with ``ipmitool`` as the independent judge of what happened."""
 
 from __future__ import annotations
 
-import getpass
-
 import pytest
 
 from tests.integration.cli_env import ADMIN, AgentDir, bmc_row, init_agent
@@ -77,16 +75,17 @@ def test_power_and_bootdev_are_confirmed_by_ipmitool(cafe) -> None:
 
     audit = agent.cli("--json", "events", "--kind", "audit", "--limit", "50").json()["events"]
     actors = {(e["action"], e["server_uuid"]): e["actor"] for e in audit}
-    assert actors[("power_off", "PC-OK")] == f"cli:{getpass.getuser()}"
+    # init mapped this OS login to its admin ([auth] os_users): issue 13 item 7, not cli:<login>
+    assert actors[("power_off", "PC-OK")] == ADMIN
     assert actors[("power_on", "PC-VIP")] == ADMIN
-    assert actors[("bootdev", "PC-OK")] == f"cli:{getpass.getuser()}"
+    assert actors[("bootdev", "PC-OK")] == ADMIN
 
 
 def test_action_exit_codes(cafe) -> None:
     agent, _bmcs = cafe
     dead = agent.cli("power", "on", "PC-DEAD")
     assert dead.code == 6, dead.out + dead.err
-    partial = agent.cli("--json", "power", "on", "PC-DEAD", "PC-OK")
+    partial = agent.cli("--json", "power", "on", "PC-DEAD", "PC-OK", "--yes")  # two seats
     assert partial.code == 5
     codes = {r["uuid"]: r["code"] for r in partial.json()["results"]}
     assert codes["PC-OK"] == "verified" and codes["PC-DEAD"].startswith("ipmi_")
@@ -96,6 +95,6 @@ def test_action_exit_codes(cafe) -> None:
     assert agent.cli("bootdev", "floppy", "PC-OK").code == 2
     assert agent.cli("power", "on", "PC-OK", "--user", "ghost").code == 3
     zh = agent.cli("power", "on", "PC-NOPE", lang="zh_CN")
-    assert zh.err.strip() == "ServerNotFound: 未找到服务器 PC-NOPE"
+    assert zh.err.strip() == "错误：未找到服务器 PC-NOPE"  # issue 13 item 9: no English type
     en = agent.cli("power", "on", "PC-NOPE", lang=None, env={"LANG": "en_US.UTF-8"})
     assert en.err.strip() == "ServerNotFound: server PC-NOPE not found"

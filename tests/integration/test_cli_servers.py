@@ -7,7 +7,7 @@ import pytest
 
 from baremetal.dbc.auth import NodeKeyAuth
 from baremetal.dbc.client import Client
-from tests.integration.cli_env import AgentDir, bmc_row, init_agent
+from tests.integration.cli_env import ADMIN, AgentDir, bmc_row, init_agent
 
 pytestmark = pytest.mark.ipmisim
 
@@ -104,6 +104,7 @@ def test_events_paging_and_filters(cafe) -> None:
     older = agent.cli("--json", "events", "--limit", "2", "--action", "import",
                       "--before", str(page["next_before_id"])).json()
     assert len(older["events"]) == 1
-    assert all(e["actor"].startswith("cli:") for e in page["events"] + older["events"])
+    # issue 13 item 7: the staff account init mapped this OS login to, not cli:<login>
+    assert all(e["actor"] == ADMIN for e in page["events"] + older["events"])
     text = agent.cli("events", "--server", "PC-1").out
     assert "PC-1" not in text or "Time" in text  # a table for people, even when empty

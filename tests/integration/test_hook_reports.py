@@ -112,7 +112,8 @@ def test_an_approved_seat_reports_and_staff_see_it_everywhere(cafe):
         capture_output=True, text=True, timeout=120, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert "开机钩子失败" in done.stdout and "无法连接 DeepLink" in done.stdout
-    assert "message=DeepLink SDK <U+202E>exe.txt" in done.stdout  # the table cuts long cells
+    # the table cuts long cells; keys by name in 中文 (issue 13 item 9: was "message=")
+    assert "消息=DeepLink SDK <U+202E>exe.txt" in done.stdout
     metrics = agent.get("/metrics").text
     assert re.search(r'bm_agent_hook_failure_reports_total\{error="deeplink_unreachable"\} '
                      r"[1-9]", metrics)

@@ -90,7 +90,7 @@ def test_bad_selector_is_refused_the_same_way(agent):
 
 def test_power_by_label_selects_the_same_servers_from_cli_and_api(agent):
     """The discrepancy as found: ``--label Zone=vip`` selected nothing on the CLI."""
-    cli = _cli(agent, "--user", "oper", "power", "off", "--label", "Zone=vip")
+    cli = _cli(agent, "--user", "oper", "power", "off", "--label", "Zone=vip", "--yes")
     assert cli.returncode != 3, cli.stdout + cli.stderr  # 3: "label matches nothing"
     by_cli = {r["uuid"] for r in json.loads(cli.stdout)["results"]}
     api = agent.post("/api/v1/actions/power", user="oper",

@@ -74,12 +74,37 @@ var BM = (function () {
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
-  /** Local date and time, YYYY-MM-DD HH:MM:SS. */
+  var zone = body.getAttribute("data-tz") || "UTC"; // [ui] timezone, the same as the CLI's
+  var zoneParts = null;
+  try {
+    zoneParts = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "longOffset"});
+  } catch (e) { zoneParts = null; } // unknown zone or old browser: the browser's own zone
+
+  /** "GMT+08:00" -> "UTC+8", "GMT+05:30" -> "UTC+5:30", "GMT" -> "UTC" (as agent/timefmt.py). */
+  function offsetLabel(gmt) {
+    var m = /^GMT([+-])(\d{2}):?(\d{2})?$/.exec(gmt || "");
+    if (!m || (m[2] === "00" && (!m[3] || m[3] === "00"))) return "UTC";
+    var minutes = m[3] && m[3] !== "00" ? ":" + m[3] : "";
+    return "UTC" + m[1] + String(parseInt(m[2], 10)) + minutes;
+  }
+
+  /** Date and time in the cafe's zone with the zone shown: YYYY-MM-DD HH:MM:SS UTC+8. */
   function stamp(ts) {
     if (ts === null || ts === undefined) return t("ui.never");
     var d = new Date(ts * 1000);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    if (!zoneParts) {
+      var off = -d.getTimezoneOffset(), abs = Math.abs(off);
+      var local = "GMT" + (off < 0 ? "-" : "+") + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60);
+      return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+        pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " +
+        offsetLabel(off ? local : "GMT");
+    }
+    var p = {};
+    zoneParts.formatToParts(d).forEach(function (part) { p[part.type] = part.value; });
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" +
+      p.second + " " + offsetLabel(p.timeZoneName);
   }
 
   /** Message for an API error body ({code, message, params}) in the page's language. */
@@ -139,7 +164,8 @@ var BM = (function () {
 
   return {
     t: t, tOr: tOr, el: el, clear: clear, ago: ago, stamp: stamp, api: api,
-    errorText: errorText, setServerNow: setServerNow, serverNow: serverNow, verdictLabel: verdictLabel,
+    errorText: errorText, setServerNow: setServerNow, serverNow: serverNow, zone: zone,
+    verdictLabel: verdictLabel,
     powerLabel: powerLabel, bootLabel: bootLabel, deeplinkState: deeplinkState,
     lang: lang, canAct: canAct, canImport: canImport, csrf: csrf
   };

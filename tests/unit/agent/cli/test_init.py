@@ -136,7 +136,7 @@ def test_users_add_passwd_rm_with_actors_and_exit_codes(
     assert _cli(home, "users", "passwd", "nobody", "--password-file", pw2) == ExitCode.NOT_FOUND
     capsys.readouterr()
     assert _cli(home, "--lang", "zh_CN", "users", "rm", "nobody") == ExitCode.NOT_FOUND
-    assert capsys.readouterr().err.strip() == "UserNotFound: 未找到用户 nobody"
+    assert capsys.readouterr().err.strip() == "错误：未找到用户 nobody"  # issue 13 item 9
     assert _cli(home, "--lang", "en", "users", "rm", "nobody") == ExitCode.NOT_FOUND
     assert capsys.readouterr().err.strip() == "UserNotFound: user nobody not found"
     assert _cli(home, "users", "rm", "boss") == ExitCode.USAGE  # the last admin stays
@@ -150,8 +150,9 @@ def test_users_add_passwd_rm_with_actors_and_exit_codes(
         audit = {(e.action, e.detail.get("user")): e.actor
                  for e in store.events.page(kinds=[EventKind.AUDIT], limit=50).items}
     assert audit[("user_add", "alice")] == "boss"
-    assert audit[("user_passwd", "alice")] == f"cli:{getpass.getuser()}"
-    assert audit[("user_rm", "vera")] == f"cli:{getpass.getuser()}"
+    # init mapped this OS login to the admin it created ([auth] os_users): issue 13 item 7
+    assert audit[("user_passwd", "alice")] == "boss"
+    assert audit[("user_rm", "vera")] == "boss"
 
 
 def test_users_list_json_and_table(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

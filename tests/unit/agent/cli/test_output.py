@@ -78,9 +78,10 @@ def test_registry_error_caused_by_an_unreachable_node_is_exit_6() -> None:
 def test_error_lines_are_translated_with_the_type_name() -> None:
     exc = ae.ServerNotFound("gpu-7")
     assert error_text(exc, "en") == "ServerNotFound: server gpu-7 not found"
-    assert error_text(exc, "zh_CN") == "ServerNotFound: 未找到服务器 gpu-7"
+    # Issue 13 item 9: no English type name in Chinese output (--json keeps the type).
+    assert error_text(exc, "zh_CN") == "错误：未找到服务器 gpu-7"
     node = error_text(be.NodeUnreachable("bare_metal/add", "refused"), "zh_CN")
-    assert node.startswith("NodeUnreachable: ") and "refused" in node
+    assert node.startswith("错误：") and "refused" in node
     assert error_text(CliError("cli.nothing_selected"), "en").startswith("error: no server")
 
 
