@@ -76,7 +76,7 @@
                                  text: BM.powerLabel(r && r.power)})],
       BMActions.rentalFact(d), // 出租中（至 …）/ 空闲 / 未知
       [t("ui.boot_device"), bootText(r), "next-boot"],
-      [t("ui.last_checked"), r ? BM.stamp(r.ts) + " (" + BM.ago(r.ts) + ")" : t("ui.never")],
+      [t("ui.last_checked"), r ? BM.stamp(r.ts) + " (" + BM.ago(r.ts) + ")" : t("ui.not_checked_yet")],
       [t("ui.last_success"), d.verdict && d.verdict.last_ok_at ? BM.ago(d.verdict.last_ok_at) : t("ui.never")],
       [t("ui.dbc_path"), dbcPath(d, r), "dbc-path"],
       [t("ui.requested"), intent.power ? BM.powerLabel(intent.power) + " · " + intent.actor + " · " + BM.ago(intent.power_at) : t("ui.none")],
