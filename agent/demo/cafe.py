@@ -99,7 +99,7 @@ def rentals(cafe: Sequence[DemoPc], node_ids: Mapping[str, str]) -> str:
 
 
 def agent_config(*, node_url: str, client_url: str, node_dat: Path, listen: str,
-                 rentals_file: Path, dbc_path_probe: bool, lang: str) -> str:
+                 rentals_file: Path, dbc_path_probe: bool, lang: str, os_users: str) -> str:
     """Return the demo agent's config: short intervals so changes show within seconds."""
     return render_default_config({
         "node.url": node_url, "node.client_url": client_url, "node.node_dat": str(node_dat),
@@ -108,5 +108,5 @@ def agent_config(*, node_url: str, client_url: str, node_dat: Path, listen: str,
         "check.interval_s": 5.0, "check.jitter_s": 0.5, "check.deadline_s": 2.0,
         "check.dbc_path_probe": dbc_path_probe, "check.rentals_file": str(rentals_file),
         "actions.verify_deadline_s": 15.0, "actions.verify_interval_s": 0.5,
-        "ui.default_lang": lang,
+        "ui.default_lang": lang, "auth.os_users": os_users,
     })

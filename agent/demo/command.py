@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent.cli.context import Ctx, ExitCode
+from agent.cli.context import Ctx, ExitCode, os_login
 from agent.cli.setup import write_private_text
 from agent.demo.cafe import (
     BROKEN_DBC_UUID,
@@ -107,7 +107,9 @@ def _setup(ctx: Ctx, run: DemoRun) -> dict[str, Any]:
     write_private_text(config, agent_config(
         node_url=urls.node_url, client_url=urls.client_url, node_dat=urls.node_dat,
         listen=f"127.0.0.1:{port}", rentals_file=rentals_path,
-        dbc_path_probe=kind == "ipmi_sim", lang=out.lang), mode=0o640)
+        dbc_path_probe=kind == "ipmi_sim", lang=out.lang,
+        # The CLI logs which staff member acts: whoever runs the demo acts as its admin.
+        os_users=f"{os_login()}={ADMIN_USER}"), mode=0o640)
     password_file = workdir / "admin-password.txt"
     admin_password = new_password(16)
     write_private_text(password_file, admin_password + "\n")

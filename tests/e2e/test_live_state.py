@@ -138,10 +138,12 @@ def test_sorting_in_the_url_and_offline_greys_the_grid(new_page: Any, cafe: Cafe
     assert page.inner_text(CELL.format("pc-a02") + " .desc") == "GPU PC A02"
     page.route("**/ui/api/grid", lambda route: route.abort())  # the agent is unreachable
     page.wait_for_selector("#offline:not([hidden])", timeout=15_000)
-    assert re.match(r"无法连接代理（自 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d 起）", page.inner_text("#offline"))
+    # Times carry the café zone ([ui] timezone: UTC here, UTC+8 in Shanghai).
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC(?:[+-]\d{1,2}(?::\d\d)?)?"
+    assert re.match(rf"无法连接代理（自 {stamp} 起）", page.inner_text("#offline"))
     assert "offline" in (page.get_attribute("#grid", "class") or "")
     frozen = page.inner_text(CELL.format("pc-a01") + " .checked")
-    assert re.match(r"检查于 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", frozen), frozen  # not "N 秒前"
+    assert re.match(rf"检查于 {stamp}$", frozen), frozen  # not "N 秒前"
     assert page.inner_text("#live").startswith("离线 · 最后数据 ")
     page.unroute("**/ui/api/grid")
     page.wait_for_selector("#offline[hidden]", state="attached", timeout=15_000)
