@@ -28,6 +28,12 @@ The tree::
     │   ├── IpmiBusy                  the BMC says busy / out of sessions (worth a retry later)
     │   ├── IpmiUnsupported           the BMC does not implement the command or parameter
     │   └── IpmiProtocolError         a malformed or unexpected answer
+    ├── PowerPathError                a Redfish BMC or an HTTP plug could not be read or driven
+    │   ├── NotAvailableOnThisPath    the seat's power path cannot do this (e.g. reset on a plug)
+    │   ├── PathUnreachable           no answer (dead, wrong address, firewalled)
+    │   ├── PathTimeout               the call outran its deadline
+    │   ├── PathAuthFailed            wrong user name, password or token
+    │   └── PathProtocolError         a malformed or unexpected answer
     ├── PyghmiUnsupported             pyghmi is not >=1.6.19,<1.7 (ipmi/session.py patches it)
     └── LanFrameError                 a DeepLink LAN frame could not be built or read
         ├── FrameTooLarge             a header announces, or a body needs, more than 512 bytes
@@ -60,7 +66,13 @@ __all__ = [
     "NodeRejected",
     "NodeTimeout",
     "NodeUnreachable",
+    "NotAvailableOnThisPath",
     "OperationFailed",
+    "PathAuthFailed",
+    "PathProtocolError",
+    "PathTimeout",
+    "PathUnreachable",
+    "PowerPathError",
     "PyghmiUnsupported",
     "RelayFailure",
     "RelayTimeout",
@@ -213,6 +225,35 @@ class IpmiUnsupported(IpmiError):
 
 class IpmiProtocolError(IpmiError):
     """The BMC's answer is malformed or unexpected."""
+
+
+class PowerPathError(BaremetalError):
+    """A seat's non-IPMI power path (Redfish, HTTP plug) could not be read or driven."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"{target}: {reason}")
+
+
+class NotAvailableOnThisPath(PowerPathError):
+    """The seat's power path cannot do this operation (capabilities say which can)."""
+
+
+class PathUnreachable(PowerPathError):
+    """The Redfish service or the plug does not answer at all."""
+
+
+class PathTimeout(PowerPathError):
+    """The call outran its deadline."""
+
+
+class PathAuthFailed(PowerPathError):
+    """The Redfish service or the plug refused the credentials."""
+
+
+class PathProtocolError(PowerPathError):
+    """The answer is malformed or unexpected."""
 
 
 class PyghmiUnsupported(BaremetalError):

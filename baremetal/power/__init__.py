@@ -1,0 +1,1 @@
+"""Power paths to a seat: the backend interface (``backend``) and its implementations."""
