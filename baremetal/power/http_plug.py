@@ -29,8 +29,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.auth import AuthBase, HTTPDigestAuth
 
+from baremetal.dbc.deadline import DeadlineAdapter, overall_deadline
 from baremetal.errors import (
     NotAvailableOnThisPath,
     PathAuthFailed,
@@ -120,6 +122,8 @@ class HttpPlug:
         self._config = config
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy from the environment between us and the plug
+        for scheme in ("http://", "https://"):  # one overall deadline per call, body included
+            self._session.mount(scheme, DeadlineAdapter())
         parts = urlsplit(config.base_url)
         self._base = config.base_url.rstrip("/")
         where = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
@@ -289,21 +293,25 @@ class HttpPlug:
         end = time.monotonic() + deadline_s
         headers = {"Content-Type": "application/json"} if body is not None else {}
         failure: PowerPathError
+        timeout = f"no complete answer within {deadline_s:g} s"
         try:
-            with self._session.request(method, self._url(path), data=body, headers=headers,
-                                       auth=self._auth(), timeout=deadline_s, stream=True,
-                                       allow_redirects=False) as resp:
+            with overall_deadline(deadline_s) as watch, self._session.request(
+                    method, self._url(path), data=body, headers=headers, auth=self._auth(),
+                    timeout=deadline_s, stream=True, allow_redirects=False) as resp:
                 if resp.status_code in (401, 403):
                     raise PathAuthFailed(self._where, "the plug refused the credentials "
                                                       f"(HTTP {resp.status_code})")
                 if not 200 <= resp.status_code < 300:
                     raise PathProtocolError(self._where, f"unexpected HTTP {resp.status_code}")
-                return self._read_body(resp, end)
-        except (requests.Timeout, TimeoutError):
-            failure = PathTimeout(self._where, f"no answer within {deadline_s:g} s")
-        except requests.ConnectionError:  # a body read timeout comes as ConnectionError too
-            failure = (PathTimeout(self._where, f"no answer within {deadline_s:g} s")
-                       if time.monotonic() >= end
+                raw = self._read_body(resp)
+                if not watch.expired:  # an answer cut short by the watchdog may look complete
+                    return raw
+                failure = PathTimeout(self._where, timeout)
+        except (requests.Timeout, TimeoutError, urllib3.exceptions.ReadTimeoutError):
+            failure = PathTimeout(self._where, timeout)
+        except (requests.ConnectionError, urllib3.exceptions.HTTPError):
+            # the watchdog's shutdown of the socket looks like a dropped connection
+            failure = (PathTimeout(self._where, timeout) if time.monotonic() >= end
                        else PathUnreachable(self._where, "cannot connect to the plug"))
         except requests.RequestException:
             failure = PathProtocolError(self._where, "the plug's answer is not valid HTTP")
@@ -311,15 +319,13 @@ class HttpPlug:
         # Tasmota's password query included) is neither the cause nor the context.
         raise failure
 
-    def _read_body(self, resp: requests.Response, end: float) -> bytes:
+    def _read_body(self, resp: requests.Response) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        for chunk in resp.iter_content(4096):
+        while chunk := resp.raw.read1(4096):  # what one socket read brings; size capped
             size += len(chunk)
             if size > _MAX_BODY:
                 raise PathProtocolError(self._where, f"answer larger than {_MAX_BODY} bytes")
-            if time.monotonic() > end:
-                raise TimeoutError
             chunks.append(chunk)
         return b"".join(chunks)
 

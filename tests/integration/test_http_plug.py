@@ -17,6 +17,7 @@ from baremetal.errors import (
 from baremetal.power.backend import Operation, PowerPath, PowerState
 from baremetal.power.http_plug import HttpPlug, PlugConfig, TemplateConfig
 from tests.peers.plugs import DbcSamplePeer, ShellyPeer, SilentPeer, TasmotaPeer
+from tests.support.drip import DripPeer, body_drip, header_drip
 from tests.support.ports import free_port
 
 SECRET = "s3cr3t-Pa55/&?"
@@ -173,6 +174,23 @@ def test_silent_plug_times_out_within_the_deadline() -> None:
     # requests' own exception names the URL, password query and all: it must not ride along
     assert caught.value.__cause__ is None and caught.value.__context__ is None
     assert SECRET not in str(caught.value) and "password" not in str(caught.value)
+
+
+@pytest.mark.parametrize("make_peer", [header_drip, body_drip], ids=["headers", "body"])
+def test_a_dripping_plug_is_cut_at_the_deadline(make_peer: object) -> None:
+    """Each byte arrives well within the read timeout; the whole answer never does."""
+    peer: DripPeer = make_peer(0.05)  # type: ignore[operator]
+    plug = _plug(preset="shelly-gen2", base_url=peer.url)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PathTimeout):
+            plug.status(0.5)
+        elapsed = time.monotonic() - started
+        assert peer.wait_hangups(1) == 1  # the dripping socket was closed, not left open
+    finally:
+        peer.close()
+        plug.close()
+    assert 0.45 <= elapsed < 0.5 + 0.3, elapsed
 
 
 def test_nothing_listening_is_unreachable() -> None:
