@@ -59,7 +59,7 @@ _STATUS_OPS = frozenset({Operation.STATUS, Operation.ON, Operation.OFF})
 
 @dataclass(frozen=True)
 class TemplateConfig:
-    """A plug described by its URLs: ``{base}`` in a URL is replaced by the base URL.
+    """A plug described by its URLs: paths (``/…``) after the plug's base URL.
 
     The status answer is read with ``status_regex`` (group 1) or ``status_json_path``
     (dotted, list indexes as numbers); the value equal to ``on_value`` (case-insensitive,
@@ -75,6 +75,18 @@ class TemplateConfig:
     status_regex: str | None = None
     status_json_path: str | None = None
     on_value: str = "on"
+
+    def __post_init__(self) -> None:
+        if self.method not in ("GET", "POST", "PUT"):
+            raise ValueError("template method must be GET, POST or PUT")
+        for url in (self.on_url, self.off_url, self.status_url):
+            if not url.startswith("/"):
+                raise ValueError("template URLs are paths after the base URL, starting with /")
+        if self.status_regex is not None:
+            try:
+                re.compile(self.status_regex)
+            except re.error as exc:
+                raise ValueError(f"template status_regex does not compile: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -93,8 +105,13 @@ class PlugConfig:
             raise ValueError(f"unknown plug preset {self.preset!r}; one of {', '.join(PRESETS)}")
         if self.preset == "template" and self.template is None:
             raise ValueError("the template preset needs a template config")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ValueError("plug base URL must start with http:// or https://")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("plug base URL must be http://host[:port] or https://host[:port]")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("put plug credentials in username/password, not in the base URL")
+        if self.preset in ("shelly-gen2", "tasmota") and not self.target.isdigit():
+            raise ValueError("the switch/relay index (target) must be a number")
 
 
 def _json_path(document: Any, path: str) -> Any:
@@ -266,10 +283,7 @@ class HttpPlug:
         return self._config.template
 
     def _index(self) -> int:
-        try:
-            return int(self._config.target)
-        except ValueError as exc:
-            raise ValueError("the switch/relay index must be a number") from exc
+        return int(self._config.target)  # a number: checked by PlugConfig
 
     def _reading(self, on: bool, watts: float | None = None) -> PowerReading:
         return PowerReading(power=PowerState.ON if on else PowerState.OFF, path=PowerPath.HTTP,
@@ -283,8 +297,6 @@ class HttpPlug:
         return None
 
     def _url(self, path: str) -> str:
-        if path.startswith("{base}"):
-            return path.replace("{base}", self._base, 1)
         return self._base + path
 
     def _call(self, method: str, path: str, deadline_s: float, *,

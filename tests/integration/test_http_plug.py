@@ -215,3 +215,25 @@ def test_config_repr_hides_the_password() -> None:
     assert SECRET not in repr(config) and SECRET not in repr(HttpPlug(config))
     with pytest.raises(ValueError, match="unknown plug preset"):
         PlugConfig(preset="x10", base_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"preset": "tasmota", "base_url": f"http://admin:{SECRET}@127.0.0.1:9"}, "not in the base URL"),
+    ({"preset": "tasmota", "base_url": f"http://127.0.0.1:9/?password={SECRET}"}, "not in the base"),
+    ({"preset": "shelly-gen2", "base_url": "http://127.0.0.1:9", "target": "0&on=true"}, "number"),
+    ({"preset": "tasmota", "base_url": "file:///etc/passwd"}, "http://host"),
+    ({"preset": "template", "base_url": "http://127.0.0.1:9"}, "template config"),
+])
+def test_bad_plug_configs_are_refused_up_front(kwargs: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        PlugConfig(**kwargs)  # type: ignore[arg-type]
+    assert SECRET not in str(caught.value)
+
+
+def test_bad_template_configs_are_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="does not compile"):
+        TemplateConfig(on_url="/on", off_url="/off", status_url="/s", status_regex="(unclosed")
+    with pytest.raises(ValueError, match="starting with /"):
+        TemplateConfig(on_url="http://elsewhere/on", off_url="/off", status_url="/s")
+    with pytest.raises(ValueError, match="GET, POST or PUT"):
+        TemplateConfig(on_url="/on", off_url="/off", status_url="/s", method="TRACE")
