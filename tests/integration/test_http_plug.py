@@ -71,6 +71,13 @@ def test_dbc_sample_has_no_status_and_says_so(dbc: DbcSamplePeer) -> None:
     assert dbc.requests == []
 
 
+def test_dbc_sample_unconfirmed_switch_is_a_protocol_error(dbc: DbcSamplePeer) -> None:
+    dbc.confirm = False
+    plug = _plug(preset="dbc-sample", base_url=dbc.url, target=SEAT)
+    with pytest.raises(PathProtocolError, match="did not confirm power on"):
+        plug.on(2.0)
+
+
 def test_dbc_sample_wrong_path_is_a_protocol_error(dbc: DbcSamplePeer) -> None:
     plug = _plug(preset="dbc-sample", base_url=dbc.url + "/elsewhere", target=SEAT)
     with pytest.raises(PathProtocolError, match="HTTP 404"):

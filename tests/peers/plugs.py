@@ -86,6 +86,7 @@ class DbcSamplePeer(_Peer):
 
     def __init__(self) -> None:
         self.power: dict[str, str] = {}
+        self.confirm = True  # False: answer 200 without confirming any id (a failed switch)
         super().__init__()
 
     def handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
@@ -95,7 +96,7 @@ class DbcSamplePeer(_Peer):
         request = json.loads(body)
         for seat in request["id"]:
             self.power[seat] = request["mode"]
-        self.answer(handler, 200, {"mac": request["id"]})
+        self.answer(handler, 200, {"mac": request["id"] if self.confirm else []})
 
 
 class ShellyPeer(_Peer):
