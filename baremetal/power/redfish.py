@@ -4,7 +4,7 @@ One :class:`RedfishBackend` drives one seat's ComputerSystem, found by its URL
 (``/redfish/v1/Systems/<id>``) or, when none is given, as the service's only system.
 
 Every call is bounded twice: sushy's connector gets connect and read timeouts no longer
-than the call's deadline (and no server-side retries), and the whole call runs in a
+than the call's deadline (one try, no retry), and the whole call runs in a
 worker thread the caller stops waiting for at the deadline (``PathTimeout``).
 
 Authentication is a Redfish session when the service offers one, else HTTP Basic
@@ -187,7 +187,8 @@ class RedfishBackend:
                 self._auth = sushy_auth.SessionOrBasicAuth(target.username, target.password)
                 self._root = sushy.Sushy(
                     target.base_url, auth=self._auth, verify=target.verify,
-                    server_side_retries=0, read_timeout=deadline_s,
+                    server_side_retries=1, server_side_retries_delay=0.1,
+                    read_timeout=deadline_s,
                     connect_timeout=min(_CONNECT_TIMEOUT_S, deadline_s))
             return self._root
 
