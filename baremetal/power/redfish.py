@@ -104,6 +104,7 @@ class RedfishBackend:
         self._root: sushy.Sushy | None = None
         self._auth: sushy_auth.SessionOrBasicAuth | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self._asked_once: str | None = None  # the device last set as a one-time override
 
     def __repr__(self) -> str:
@@ -165,9 +166,10 @@ class RedfishBackend:
 
     def close(self) -> None:
         """Log the Redfish session out (if one was opened) and drop the connection."""
-        with self._lock:
+        with self._lock:  # waits for a connect under way, so its session is logged out too
             auth, root = self._auth, self._root
             self._auth = self._root = None
+            self._closed = True
         if auth is not None:
             # Best effort: the BMC expires a session it could not be told about.
             with contextlib.suppress(sushy_exc.SushyError, requests.RequestException):
@@ -182,6 +184,8 @@ class RedfishBackend:
 
     def _connect(self, deadline_s: float) -> sushy.Sushy:
         with self._lock:
+            if self._closed:  # a worker that outlived its deadline must not log in again
+                raise PathUnreachable(self._target.base_url, "the backend was closed")
             if self._root is None:
                 target = self._target
                 self._auth = sushy_auth.SessionOrBasicAuth(target.username, target.password)
@@ -236,6 +240,10 @@ def _translated(name: str, call: Callable[[], T]) -> T:
                                       f"{type(exc).__name__}") from None
     except ValueError:  # invalid JSON
         raise PathProtocolError(name, "the Redfish service's answer is not JSON") from None
+    except (AttributeError, KeyError, TypeError):
+        # sushy trips over answers of an unexpected shape, e.g. {"error": "text"}.
+        raise PathProtocolError(name, "the Redfish service's answer has an unexpected "
+                                      "shape") from None
 
 
 def _connection_error(name: str, exc: sushy_exc.ConnectionError) -> PowerPathError:

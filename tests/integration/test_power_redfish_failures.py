@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from baremetal.errors import PathTimeout, PathUnreachable
+from baremetal.errors import PathAuthFailed, PathProtocolError, PathTimeout, PathUnreachable
+from baremetal.power.backend import PowerState
 from baremetal.power.redfish import RedfishBackend, RedfishTarget
 from tests.support.http_relay import HttpRelay
 from tests.support.redfish_emulator import (
@@ -17,6 +18,7 @@ from tests.support.redfish_emulator import (
     RedfishEmulator,
     start_redfish_emulator,
 )
+from tests.support.redfish_sessions import SessionFront
 
 MARGIN_S = 0.5
 
@@ -25,9 +27,11 @@ class SlowRelay(HttpRelay):
     """Relays to the emulator but holds every answer for ``hold_s`` (a slow BMC)."""
 
     hold_s = 0.0
+    hold_only: bytes = b""  # hold only requests whose text contains this
 
     def deliver(self, conn: socket.socket, request: bytes, answer: bytes) -> bool:
-        time.sleep(self.hold_s)
+        if self.hold_only in request:
+            time.sleep(self.hold_s)
         return super().deliver(conn, request, answer)
 
 
@@ -99,3 +103,78 @@ def test_nothing_listening_is_unreachable(emulator: RedfishEmulator) -> None:
             backend.status(3.0)
     finally:
         backend.close()
+
+
+@pytest.fixture
+def session_front(emulator: RedfishEmulator) -> Iterator[SessionFront]:
+    front = SessionFront(emulator.port, USER, PASSWORD)
+    yield front
+    front.close()
+
+
+def test_close_logs_the_session_out(emulator: RedfishEmulator,
+                                    session_front: SessionFront) -> None:
+    backend = _backend(session_front.url, emulator)
+    backend.on(5.0)
+    assert backend.status(5.0).power is PowerState.ON
+    assert session_front.opened == 1 and len(session_front.open_sessions) == 1
+    backend.close()
+    assert session_front.open_sessions == []
+
+
+def test_close_logs_out_after_a_failed_call(emulator: RedfishEmulator,
+                                            session_front: SessionFront) -> None:
+    backend = RedfishBackend(RedfishTarget(base_url=session_front.url, username=USER,
+                                           password=PASSWORD,
+                                           system_path="/redfish/v1/Systems/nope"))
+    with pytest.raises(PathProtocolError):
+        backend.status(5.0)
+    assert len(session_front.open_sessions) == 1
+    backend.close()
+    assert session_front.open_sessions == []
+
+
+def test_a_wrong_password_opens_no_session(emulator: RedfishEmulator,
+                                           session_front: SessionFront) -> None:
+    backend = RedfishBackend(RedfishTarget(base_url=session_front.url, username=USER,
+                                           password="wrong-pass-XYZ",
+                                           system_path=emulator.system_path))
+    try:
+        with pytest.raises(PathAuthFailed) as caught:
+            backend.status(5.0)
+    finally:
+        backend.close()
+    assert "wrong-pass-XYZ" not in str(caught.value)
+    assert session_front.opened == 0 and session_front.open_sessions == []
+
+
+def test_an_error_body_of_the_wrong_shape_is_a_protocol_error(
+        emulator: RedfishEmulator, session_front: SessionFront) -> None:
+    # Found here: sushy 5.14 raises AttributeError on a 401 whose "error" is a string.
+    session_front.refusal_body = b'{"error": "bad credentials"}'
+    backend = RedfishBackend(RedfishTarget(base_url=session_front.url, username=USER,
+                                           password="wrong-pass-XYZ",
+                                           system_path=emulator.system_path))
+    try:
+        with pytest.raises(PathProtocolError, match="unexpected shape"):
+            backend.status(5.0)
+    finally:
+        backend.close()
+
+
+def test_a_timed_out_call_leaves_no_session_after_close(emulator: RedfishEmulator) -> None:
+    front = SessionFront(emulator.port, USER, PASSWORD)
+    relay = SlowRelay(front.port)
+    relay.hold_s, relay.hold_only = 1.5, b"GET /redfish/v1/Systems/"  # after the login
+    backend = _backend(relay.url, emulator)
+    try:
+        with pytest.raises(PathTimeout):
+            backend.status(0.5)
+        assert len(front.open_sessions) == 1
+    finally:
+        backend.close()
+    try:
+        assert front.open_sessions == []
+    finally:
+        relay.close()
+        front.close()
