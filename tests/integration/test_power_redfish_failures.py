@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from agent.tls import make_self_signed
 from baremetal.errors import PathAuthFailed, PathProtocolError, PathTimeout, PathUnreachable
 from baremetal.power.backend import PowerState
 from baremetal.power.redfish import RedfishBackend, RedfishTarget
@@ -178,3 +179,25 @@ def test_a_timed_out_call_leaves_no_session_after_close(emulator: RedfishEmulato
     finally:
         relay.close()
         front.close()
+
+
+def test_https_verifies_by_default_and_takes_a_ca_file_or_insecure(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    workdir = tmp_path_factory.mktemp("redfish-tls")
+    cert, key = workdir / "bmc.pem", workdir / "bmc.key"
+    make_self_signed(cert, key, ["127.0.0.1"])
+    emu = start_redfish_emulator(workdir, tls=(cert, key))
+    try:
+        def backend(**tls: object) -> RedfishBackend:
+            return RedfishBackend(RedfishTarget(base_url=emu.url, username=USER,
+                                                password=PASSWORD,
+                                                system_path=emu.system_path, **tls))
+        default = backend()
+        with pytest.raises(PathUnreachable, match="TLS failed"):
+            default.status(5.0)
+        default.close()
+        for trusted in (backend(ca_file=str(cert)), backend(insecure=True)):
+            assert trusted.status(5.0).power in (PowerState.ON, PowerState.OFF)
+            trusted.close()
+    finally:
+        emu.stop()

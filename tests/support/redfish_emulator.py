@@ -28,10 +28,11 @@ SYSTEM_UUID = "27946b59-9e44-4fa7-8e91-f3527a1ef094"
 class RedfishEmulator:
     proc: Proc
     port: int
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def system_path(self) -> str:
@@ -41,8 +42,12 @@ class RedfishEmulator:
         self.proc.stop()
 
 
-def start_redfish_emulator(workdir: Path) -> RedfishEmulator:
-    """Start sushy-emulator with Basic auth (bcrypt htpasswd) and one fake system."""
+def start_redfish_emulator(workdir: Path, *,
+                           tls: tuple[Path, Path] | None = None) -> RedfishEmulator:
+    """Start sushy-emulator with Basic auth (bcrypt htpasswd) and one fake system.
+
+    ``tls``: (certificate, key) files to serve HTTPS with.
+    """
     port = free_port()
     digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     (workdir / "htpasswd").write_text(f"{USER}:{digest}\n")
@@ -53,15 +58,16 @@ def start_redfish_emulator(workdir: Path) -> RedfishEmulator:
         f"SUSHY_EMULATOR_STATE_DIR = {str(workdir / 'state')!r}\n"
         "SUSHY_EMULATOR_FAKE_SYSTEMS = [{'uuid': %r, 'name': 'seat-1', "
         "'power_state': 'Off', 'external_notifier': False, 'nics': []}]\n" % SYSTEM_UUID)
+    tls_args = ["--ssl-certificate", str(tls[0]), "--ssl-key", str(tls[1])] if tls else []
     proc = Proc(python_module("tests.support.redfish_emulator", "--config", str(config),
-                              "--interface", "127.0.0.1", "--port", str(port)),
+                              "--interface", "127.0.0.1", "--port", str(port), *tls_args),
                 workdir / "emulator.log")
     try:
         wait_tcp("127.0.0.1", port, timeout=20)
     except TimeoutError:
         proc.stop()
         raise
-    return RedfishEmulator(proc, port)
+    return RedfishEmulator(proc, port, tls=tls is not None)
 
 
 def _main() -> None:
