@@ -118,6 +118,8 @@ class RedfishBackend:
     def status(self, deadline_s: float) -> PowerReading:
         """Read the system's PowerState."""
         state = self._bounded(deadline_s, lambda: self._system(deadline_s).power_state)
+        if state is None:  # missing or not a Redfish PowerState value
+            raise PathProtocolError(self._target.base_url, "the system reports no PowerState")
         power = PowerState.ON if state in (RedfishPowerState.ON,
                                            RedfishPowerState.POWERING_OFF) else PowerState.OFF
         return PowerReading(power=power, path=PowerPath.REDFISH)
@@ -259,13 +261,18 @@ def _connection_error(name: str, exc: sushy_exc.ConnectionError) -> PowerPathErr
 
 
 def _boot_setting(target: Any, enabled: Any, mode: Any, *, asked_once: str | None) -> BootSetting:
+    notes: tuple[str, ...] = ()
     if enabled == sys_cons.BootSourceOverrideEnabled.DISABLED or target is None:
         device = "default"
-    else:
-        device = _FROM_REDFISH.get(target, "default")
+    elif target in _FROM_REDFISH:
+        device = _FROM_REDFISH[target]
+    else:  # Usb, UefiHttp…: no DBC name
+        device = "default"
+        notes = (f"the override target {target.value} has no DBC boot device name",)
     persistent = enabled == sys_cons.BootSourceOverrideEnabled.CONTINUOUS
     # Tolerated, not a mismatch: sushy-tools (and some BMCs) keep every override continuous.
-    notes = (ONCE_READ_AS_CONTINUOUS,) if persistent and asked_once == device else ()
+    if persistent and asked_once == device:
+        notes = (*notes, ONCE_READ_AS_CONTINUOUS)
     return BootSetting(device=device, persistent=persistent,
                        uefi=mode == sys_cons.BootSourceOverrideMode.UEFI, notes=notes)
 
