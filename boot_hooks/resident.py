@@ -45,6 +45,7 @@ __all__ = [
     "RotationEnd",
     "StatusSink",
     "build_loop",
+    "load_logged",
     "main_resident",
     "rotate_once",
     "run_until_stopped",
@@ -305,16 +306,23 @@ def build_loop(config: HookConfig, secret_filter: SecretFilter,
                         reports=reports, state=keeper, settings=config.service, stop=stop)
 
 
-def main_resident(config_path: str | None, secret_filter: SecretFilter) -> int:
-    """Run ``bm-hook --resident``: load the config, loop until SIGTERM/SIGINT; exit code."""
+def load_logged(config_path: str | None) -> HookConfig | ExitCode:
+    """Load the config of a long-running mode, or log why not and return the exit code."""
     try:
-        config = load_config(config_path, os.environ)
+        return load_config(config_path, os.environ)
     except ConfigError as exc:
         _LOGGER.error("failed (exit %d, %s): %s", exc.exit_code, exc.exit_code.name, exc)
-        return int(exc.exit_code)
+        return exc.exit_code
     except Exception:
         _LOGGER.exception("internal error")
-        return int(ExitCode.INTERNAL)
+        return ExitCode.INTERNAL
+
+
+def main_resident(config_path: str | None, secret_filter: SecretFilter) -> int:
+    """Run ``bm-hook --resident``: load the config, loop until SIGTERM/SIGINT; exit code."""
+    config = load_logged(config_path)
+    if isinstance(config, ExitCode):
+        return int(config)
     stop = threading.Event()
     signalled: list[int] = []  # the handler only appends: it must not take a lock
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -17,17 +17,15 @@ module imports (and is unit-tested) where pywin32 is absent.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from boot_hooks.config import load_config
-from boot_hooks.errors import ConfigError, ExitCode
+from boot_hooks.errors import ExitCode
 from boot_hooks.logs import SecretFilter
-from boot_hooks.resident import build_loop, run_until_stopped
+from boot_hooks.resident import build_loop, load_logged, run_until_stopped
 
 __all__ = [
     "DISPLAY_NAME",
@@ -90,11 +88,9 @@ class ResidentService:
 
     def run(self) -> int:
         """Run the resident loop until :meth:`stop`; return the exit code (0 = clean stop)."""
-        try:
-            config = load_config(self.config_path, os.environ)
-        except ConfigError as exc:
-            _LOGGER.error("failed (exit %d, %s): %s", exc.exit_code, exc.exit_code.name, exc)
-            return int(exc.exit_code)
+        config = load_logged(self.config_path)
+        if isinstance(config, ExitCode):
+            return int(config)
         _LOGGER.info("start: service %s, %s mode, sdk %s", SERVICE_NAME, config.mode, config.sdk)
         loop = self._build(config, self.secret_filter, self.stop_event)
         return run_until_stopped(loop, self.stop_event)
