@@ -44,6 +44,7 @@ __all__ = [
     "EventRecord",
     "OutboxItem",
     "OutboxState",
+    "PowerSettings",
     "PowerState",
     "ReadingRecord",
     "RegistrationState",
@@ -122,6 +123,29 @@ class PowerState(StrEnum):
 
 
 @dataclass(frozen=True)
+class PowerSettings:
+    """One seat's power path and its non-secret settings (the inventory's power fields).
+
+    ``path``: ``ipmi`` (default), ``redfish`` or ``http``. A Redfish seat logs in with the
+    server's ``ipmi_*`` account at ``redfish_url`` (None: ``https://<ipmi_host>``), verifying
+    TLS unless ``tls_verify`` is False. A plug seat (``http``) has ``plug_preset``,
+    ``plug_url``, ``plug_username``, ``plug_id`` and, for the ``template`` preset,
+    ``plug_template`` (its URLs and status rule); its password is sealed, so it is only in
+    ``ServerCredentials.plug_password``. ``has_plug_password`` says whether one is stored.
+    """
+
+    path: str = "ipmi"
+    redfish_url: str | None = None
+    tls_verify: bool = True
+    plug_preset: str | None = None
+    plug_url: str | None = None
+    plug_username: str | None = None
+    plug_id: str | None = None
+    plug_template: Mapping[str, Any] | None = None
+    has_plug_password: bool = False
+
+
+@dataclass(frozen=True)
 class Server:
     """One GPU server of the inventory (no secrets here)."""
 
@@ -141,6 +165,12 @@ class Server:
     state_detail: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    power: PowerSettings = field(default_factory=lambda: PowerSettings())
+
+    @property
+    def power_path(self) -> str:
+        """How the agent reaches this seat: ``ipmi``, ``redfish`` or ``http``."""
+        return self.power.path
 
 
 @dataclass(frozen=True)
@@ -155,6 +185,13 @@ class ServerCredentials:
     ipmi_password: Secret
     node_id: str | None = None
     node_private_key: Secret | None = None
+    power: PowerSettings = field(default_factory=lambda: PowerSettings())
+    plug_password: Secret | None = None
+
+    @property
+    def power_path(self) -> str:
+        """How the agent reaches this seat: ``ipmi``, ``redfish`` or ``http``."""
+        return self.power.path
 
 
 @dataclass(frozen=True)
@@ -183,6 +220,8 @@ class ReadingRecord:
     error_class: str | None = None
     error_detail: str = ""
     latency_ms: float | None = None
+    path: str | None = None  # the power path that produced the reading (None: before v3)
+    watts: float | None = None  # what a plug measured
     id: int | None = None
 
 

@@ -178,7 +178,27 @@ _V2 = (
         pending_at REAL)""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# Power paths (docs/operations.md "choosing a power path"): how the agent reaches each seat.
+# Every existing server is an IPMI seat. A Redfish seat reuses the ipmi_* login; a plug seat
+# has its own (password sealed like the BMC's). A reading records the path that produced it
+# and the watts a plug measured.
+_V3 = (
+    "ALTER TABLE servers ADD COLUMN power_path TEXT NOT NULL DEFAULT 'ipmi'"
+    " CHECK (power_path IN ('ipmi', 'redfish', 'http'))",
+    "ALTER TABLE servers ADD COLUMN redfish_url TEXT",
+    "ALTER TABLE servers ADD COLUMN tls_verify INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE servers ADD COLUMN plug_preset TEXT",
+    "ALTER TABLE servers ADD COLUMN plug_url TEXT",
+    "ALTER TABLE servers ADD COLUMN plug_username TEXT",
+    "ALTER TABLE servers ADD COLUMN plug_password_sealed TEXT",
+    "ALTER TABLE servers ADD COLUMN plug_id TEXT",
+    "ALTER TABLE servers ADD COLUMN plug_template TEXT"
+    " CHECK (plug_template IS NULL OR json_valid(plug_template))",
+    "ALTER TABLE readings ADD COLUMN path TEXT",
+    "ALTER TABLE readings ADD COLUMN watts REAL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -29,7 +29,7 @@ __all__ = ["CheckRepo", "reading_from_row", "verdict_from_row"]
 
 _READING_COLUMNS = ("server_id", "ts", "power", "boot_device", "boot_valid", "boot_persistent",
                     "boot_uefi", "dbc_path_ok", "dbc_path_message", "dbc_power_status",
-                    "error_class", "error_detail", "latency_ms")
+                    "error_class", "error_detail", "latency_ms", "path", "watts")
 _INSERT_READING = (f"INSERT INTO readings ({', '.join(_READING_COLUMNS)})"  # noqa: S608
                    f" VALUES ({', '.join(['?'] * len(_READING_COLUMNS))})")
 _UPSERT_VERDICT = (
@@ -51,7 +51,8 @@ def reading_from_row(row: RowLike) -> ReadingRecord:
         boot_persistent=opt_bool(row["boot_persistent"]), boot_uefi=opt_bool(row["boot_uefi"]),
         dbc_path_ok=opt_bool(row["dbc_path_ok"]), dbc_path_message=row["dbc_path_message"],
         dbc_power_status=row["dbc_power_status"], error_class=row["error_class"],
-        error_detail=row["error_detail"], latency_ms=row["latency_ms"])
+        error_detail=row["error_detail"], latency_ms=row["latency_ms"], path=row["path"],
+        watts=row["watts"])
 
 
 def verdict_from_row(row: RowLike) -> VerdictRecord:

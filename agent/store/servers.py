@@ -6,22 +6,64 @@ none, ``ServerCredentials`` carries them as ``Secret``.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.errors import AlreadyExists, SecretsError, ServerNotFound, ValidationError
 from agent.labels import LABEL_KEY, matches
-from agent.models import RegistrationState, Server, ServerCredentials, ServerIntent, UpsertResult
+from agent.models import (
+    PowerSettings,
+    RegistrationState,
+    Server,
+    ServerCredentials,
+    ServerIntent,
+    UpsertResult,
+)
 from agent.secrets import Sealer, Secret
 from agent.store._base import UNSET, Repo, RowLike, Unset, dump_json, load_json
 from agent.store._db import Database
 
-__all__ = ["IntentRepo", "ServerRepo", "server_from_row"]
+__all__ = ["IntentRepo", "ServerRepo", "power_from_row", "server_from_row"]
 
 _PLAIN_FIELDS = ("ip", "os", "desc", "ipmi_host", "ipmi_port", "ipmi_user", "mac", "labels")
 _COLUMN = {"desc": "description"}
 _SELECT = "SELECT * FROM servers"
+# PowerSettings field -> servers column (plug_template is JSON, tls_verify 0/1).
+_POWER_COLUMNS = {"path": "power_path", "redfish_url": "redfish_url", "tls_verify": "tls_verify",
+                  "plug_preset": "plug_preset", "plug_url": "plug_url",
+                  "plug_username": "plug_username", "plug_id": "plug_id",
+                  "plug_template": "plug_template"}
+
+
+def power_from_row(row: RowLike) -> PowerSettings:
+    """Build a seat's PowerSettings from a ``servers`` row (its password stays sealed)."""
+    template = row["plug_template"]
+    return PowerSettings(
+        path=row["power_path"], redfish_url=row["redfish_url"],
+        tls_verify=bool(row["tls_verify"]), plug_preset=row["plug_preset"],
+        plug_url=row["plug_url"], plug_username=row["plug_username"], plug_id=row["plug_id"],
+        plug_template=None if template is None else load_json(template),
+        has_plug_password=row["plug_password_sealed"] is not None)
+
+
+def _power_values(power: PowerSettings) -> list[Any]:
+    """Return the ``_POWER_COLUMNS`` values of ``power``, in order, ready for SQL."""
+    values: list[Any] = []
+    for name in _POWER_COLUMNS:
+        value = getattr(power, name)
+        if name == "plug_template" and value is not None:
+            value = dump_json(dict(value), field="plug_template")
+        elif name == "tls_verify":
+            value = int(value)
+        values.append(value)
+    return values
+
+
+def _same_power(a: PowerSettings, b: PowerSettings) -> bool:
+    return dataclasses.replace(a, has_plug_password=False) == \
+        dataclasses.replace(b, has_plug_password=False)
 
 
 def server_from_row(row: RowLike) -> Server:
@@ -32,7 +74,7 @@ def server_from_row(row: RowLike) -> Server:
         desc=row["description"], mac=row["mac"], labels=load_json(row["labels"]),
         node_id=row["node_id"], has_node_key=row["node_private_key_sealed"] is not None,
         state=RegistrationState(row["state"]), state_detail=row["state_detail"],
-        created_at=row["created_at"], updated_at=row["updated_at"],
+        created_at=row["created_at"], updated_at=row["updated_at"], power=power_from_row(row),
     )
 
 
@@ -57,8 +99,8 @@ class ServerRepo(Repo):
     def verify_sealer(self) -> int:
         """Open every sealed value (e.g. after a restore); return the count, or raise."""
         with self._db.read() as conn:
-            rows = conn.execute("SELECT ipmi_password_sealed, node_private_key_sealed"
-                                " FROM servers").fetchall()
+            rows = conn.execute("SELECT ipmi_password_sealed, node_private_key_sealed,"
+                                " plug_password_sealed FROM servers").fetchall()
         sealed = [value for row in rows for value in row if value is not None]
         for value in sealed:
             self._unseal(value)
@@ -66,47 +108,79 @@ class ServerRepo(Repo):
 
     def add(self, *, uuid: str, ip: str, ipmi_host: str, ipmi_user: str, ipmi_password: Secret,
             ipmi_port: int | None = None, os: str = "", desc: str = "", mac: str | None = None,
-            labels: Mapping[str, str] | None = None) -> Server:
+            labels: Mapping[str, str] | None = None, power: PowerSettings | None = None,
+            plug_password: Secret | None = None) -> Server:
         """Insert a new server in state pending; raise AlreadyExists if the uuid is taken."""
         now = self._clock()
+        power_columns = ", ".join(_POWER_COLUMNS.values())
+        marks = ", ".join(["?"] * (len(_POWER_COLUMNS) + 13))
         with self._db.write() as conn:
             if conn.execute("SELECT 1 FROM servers WHERE uuid = ?", (uuid,)).fetchone():
                 raise AlreadyExists(uuid, kind="server")
             cursor = conn.execute(
-                "INSERT INTO servers (uuid, ip, os, description, ipmi_host, ipmi_port, ipmi_user,"
-                " ipmi_password_sealed, mac, labels, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO servers (uuid, ip, os, description, ipmi_host, ipmi_port, ipmi_user,"  # noqa: S608 - column names are fixed
+                f" ipmi_password_sealed, mac, labels, created_at, updated_at,"
+                f" plug_password_sealed, {power_columns}) VALUES ({marks})",
                 (uuid, ip, os, desc, ipmi_host, ipmi_port, ipmi_user, self._seal(ipmi_password),
-                 mac, dump_json(dict(labels or {}), field="labels"), now, now))
+                 mac, dump_json(dict(labels or {}), field="labels"), now, now,
+                 None if plug_password is None else self._seal(plug_password),
+                 *_power_values(power or PowerSettings())))
             return self._get(conn, "id", cursor.lastrowid)
 
     def upsert(self, *, uuid: str, ip: str, ipmi_host: str, ipmi_user: str,
                ipmi_password: Secret, ipmi_port: int | None = None, os: str = "",
                desc: str = "", mac: str | None = None,
-               labels: Mapping[str, str] | None = None) -> UpsertResult:
-        """Import idempotently: insert, or update what differs; report the changed fields."""
+               labels: Mapping[str, str] | None = None, power: PowerSettings | None = None,
+               plug_password: Secret | None = None) -> UpsertResult:
+        """Import idempotently: insert, or update what differs; report the changed fields.
+
+        The power settings count as one field, ``power``; the plug password as
+        ``plug_password`` (an import without one clears a stored one).
+        """
         fields: dict[str, Any] = {"ip": ip, "os": os, "desc": desc, "ipmi_host": ipmi_host,
                                   "ipmi_port": ipmi_port, "ipmi_user": ipmi_user, "mac": mac,
                                   "labels": dict(labels or {})}
+        power = power or PowerSettings()
         with self._db.write() as conn:
             row = conn.execute("SELECT * FROM servers WHERE uuid = ?", (uuid,)).fetchone()
             if row is None:
-                server = self.add(uuid=uuid, ipmi_password=ipmi_password, **fields)
+                server = self.add(uuid=uuid, ipmi_password=ipmi_password, power=power,
+                                  plug_password=plug_password, **fields)
                 return UpsertResult(server=server, created=True)
             current = server_from_row(row)
             changed = {n for n, v in fields.items() if getattr(current, n) != v}
-            if self._unseal(row["ipmi_password_sealed"]) != ipmi_password:
-                changed.add("ipmi_password")
+            changed |= self._secret_changes(row, ipmi_password, plug_password)
+            if not _same_power(current.power, power):
+                changed.add("power")
             if not changed:
                 return UpsertResult(server=current, created=False)
-            updates = {n: fields[n] for n in changed if n != "ipmi_password"}
-            secret = ipmi_password if "ipmi_password" in changed else UNSET
-            server = self.update(server_id=current.id, ipmi_password=secret, **updates)
+            updates = {n: fields[n] for n in changed if n in fields}
+            server = self.update(
+                server_id=current.id,
+                ipmi_password=ipmi_password if "ipmi_password" in changed else UNSET,
+                plug_password=plug_password if "plug_password" in changed else UNSET,
+                power=power if "power" in changed else UNSET, **updates)
             return UpsertResult(server=server, created=False, changed=frozenset(changed))
 
+    def _secret_changes(self, row: sqlite3.Row, ipmi_password: Secret,
+                        plug_password: Secret | None) -> set[str]:
+        changed = set()
+        if self._unseal(row["ipmi_password_sealed"]) != ipmi_password:
+            changed.add("ipmi_password")
+        sealed_plug = row["plug_password_sealed"]
+        stored_plug = None if sealed_plug is None else self._unseal(sealed_plug)
+        if stored_plug != plug_password:
+            changed.add("plug_password")
+        return changed
+
     def update(self, *, server_id: int, ipmi_password: Secret | Unset = UNSET,
-               **fields: Any) -> Server:
-        """Change inventory fields (ip, os, desc, ipmi_host, ipmi_port, ipmi_user, mac, labels)."""
+               power: PowerSettings | Unset = UNSET,
+               plug_password: Secret | Unset | None = UNSET, **fields: Any) -> Server:
+        """Change inventory fields, the power settings or the plug password.
+
+        Fields: ip, os, desc, ipmi_host, ipmi_port, ipmi_user, mac, labels. ``power``
+        replaces all power settings at once; ``plug_password=None`` clears it.
+        """
         unknown = set(fields) - set(_PLAIN_FIELDS)
         if unknown:
             raise ValidationError(field=sorted(unknown)[0], reason="not an updatable field")
@@ -116,6 +190,12 @@ class ServerRepo(Repo):
         if not isinstance(ipmi_password, Unset):
             sets.append("ipmi_password_sealed = ?")
             params.append(self._seal(ipmi_password))
+        if not isinstance(plug_password, Unset):
+            sets.append("plug_password_sealed = ?")
+            params.append(None if plug_password is None else self._seal(plug_password))
+        if not isinstance(power, Unset):
+            sets += [f"{column} = ?" for column in _POWER_COLUMNS.values()]
+            params += _power_values(power)
         return self._update(server_id, sets, params)
 
     def set_registration(self, *, server_id: int, state: RegistrationState, detail: str = "",
@@ -208,11 +288,14 @@ class ServerRepo(Repo):
 
     def _credentials(self, row: sqlite3.Row) -> ServerCredentials:
         sealed_key = row["node_private_key_sealed"]
+        sealed_plug = row["plug_password_sealed"]
         return ServerCredentials(
             server_id=row["id"], uuid=row["uuid"], ipmi_host=row["ipmi_host"],
             ipmi_port=row["ipmi_port"], ipmi_user=row["ipmi_user"],
             ipmi_password=self._unseal(row["ipmi_password_sealed"]), node_id=row["node_id"],
-            node_private_key=None if sealed_key is None else self._unseal(sealed_key))
+            node_private_key=None if sealed_key is None else self._unseal(sealed_key),
+            power=power_from_row(row),
+            plug_password=None if sealed_plug is None else self._unseal(sealed_plug))
 
     def remove(self, *, server_id: int) -> None:
         """Delete a server with its readings, verdict, intent and DeepLink status."""

@@ -26,7 +26,8 @@ _SELECT = (
     "SELECT s.*, v.server_id AS v_server_id, v.verdict, v.reasons, v.discrepant_passes,"
     " v.since, v.checked_at, v.last_ok_at, r.id AS r_id, r.ts AS r_ts, r.power,"
     " r.boot_device, r.boot_valid, r.boot_persistent, r.boot_uefi, r.dbc_path_ok,"
-    " r.dbc_path_message, r.dbc_power_status, r.error_class, r.error_detail, r.latency_ms"
+    " r.dbc_path_message, r.dbc_power_status, r.error_class, r.error_detail, r.latency_ms,"
+    " r.path, r.watts"
     " FROM servers s LEFT JOIN verdicts v ON v.server_id = s.id"
     " LEFT JOIN readings r ON r.id = (SELECT max(id) FROM readings WHERE server_id = s.id)")
 

@@ -50,7 +50,7 @@ from baremetal.power.backend import (
     PowerState,
 )
 
-__all__ = ["PRESETS", "HttpPlug", "PlugConfig", "TemplateConfig"]
+__all__ = ["PRESETS", "HttpPlug", "PlugConfig", "TemplateConfig", "preset_capabilities"]
 
 PRESETS = ("dbc-sample", "shelly-gen2", "tasmota", "template")
 _MAX_BODY = 64 * 1024
@@ -114,6 +114,14 @@ class PlugConfig:
             raise ValueError("the switch/relay index (target) must be a number")
 
 
+def preset_capabilities(preset: str) -> Capabilities:
+    """What a plug of ``preset`` can do: status (except the DBC sample service), on, off."""
+    ops = _STATUS_OPS
+    if preset == "dbc-sample":
+        ops = frozenset({Operation.ON, Operation.OFF})
+    return Capabilities(path=PowerPath.HTTP, operations=ops)
+
+
 def _json_path(document: Any, path: str) -> Any:
     node = document
     for part in path.split("."):
@@ -152,10 +160,7 @@ class HttpPlug:
     @property
     def capabilities(self) -> Capabilities:
         """Status (except the DBC sample service), on and off."""
-        ops = _STATUS_OPS
-        if self._config.preset == "dbc-sample":
-            ops = frozenset({Operation.ON, Operation.OFF})
-        return Capabilities(path=PowerPath.HTTP, operations=ops)
+        return preset_capabilities(self._config.preset)
 
     # -- the protocol -------------------------------------------------------------------
 

@@ -323,12 +323,15 @@ def test_a_store_newer_than_the_code_is_refused_untouched(files: AgentFiles) -> 
 @pytest.mark.parametrize("start", range(1, SCHEMA_VERSION))
 def test_an_older_store_is_migrated_at_start_and_keeps_its_data(tmp_path: Path,
                                                                  start: int) -> None:
-    from agent.store._schema import MIGRATIONS
+    from tests.support.old_store import add_v1_server, make_old_store
 
     agent = AgentFiles(tmp_path / "old")
-    with Store.open(agent.store_path, sealer=Sealer.from_key_file(agent.key),
-                    migrations=MIGRATIONS[:start]) as store:
-        seed(store)
+    sealer = Sealer.from_key_file(agent.key)
+    make_old_store(agent.store_path, start, sealer)
+    for index, (uuid, password) in enumerate(PASSWORDS.items(), start=1):
+        add_v1_server(agent.store_path, sealer, uuid=uuid, ip=f"10.0.0.{index}",
+                      ipmi_host=f"127.0.0.{index + 1}", ipmi_user="admin", password=password,
+                      ipmi_port=free_port(), desc=f"seat {index}")
     check = agent.cli("--json", "upgrade-check")
     assert check.returncode == 0 and '"will_migrate": true' in check.stdout
     assert passwords_in(agent.store_path, agent.key) == PASSWORDS

@@ -261,16 +261,16 @@ def test_pending_keys_per_server_are_bounded(cafe):
 
 
 def test_a_version_1_store_migrates_to_seat_keys(tmp_path):
-    from agent.store._schema import MIGRATIONS
+    from agent.store import SCHEMA_VERSION
+    from tests.support.old_store import add_v1_server, make_old_store
 
     sealer = Sealer(generate_key())
-    with Store.open(tmp_path / "old.db", sealer=sealer, migrations=MIGRATIONS[:1]) as old:
-        server = old.servers.add(uuid="pc-1", ip="10.0.0.1", ipmi_host="127.0.0.1",
-                                 ipmi_user="admin", ipmi_password=Secret("pw123456"))
-        assert old.schema_version() == 1
+    make_old_store(tmp_path / "old.db", 1, sealer)
+    server_id = add_v1_server(tmp_path / "old.db", sealer, uuid="pc-1", ip="10.0.0.1",
+                              ipmi_host="127.0.0.1", ipmi_user="admin", password="pw123456")
     with Store.open(tmp_path / "old.db", sealer=sealer) as store:
-        assert store.schema_version() == 2
-        done = store.seats.enroll(server_id=server.id, public_key="ab" * 32, source_ip="x")
+        assert store.schema_version() == SCHEMA_VERSION
+        done = store.seats.enroll(server_id=server_id, public_key="ab" * 32, source_ip="x")
         assert done is not None and done.seat.state == SeatState.PENDING
-        assert store.pins.get(server_id=server.id) is None
+        assert store.pins.get(server_id=server_id) is None
         assert store.integrity_check() == []
