@@ -20,5 +20,5 @@ def capabilities_of(power: PowerSettings) -> Capabilities:
 
 
 def operation_names(capabilities: Capabilities) -> list[str]:
-    """The operations as sorted strings (what the API and the dashboard carry)."""
+    """List the operations as sorted strings (what the API and the dashboard carry)."""
     return sorted(str(op) for op in capabilities.operations)

@@ -115,7 +115,7 @@ class PlugConfig:
 
 
 def preset_capabilities(preset: str) -> Capabilities:
-    """What a plug of ``preset`` can do: status (except the DBC sample service), on, off."""
+    """Tell what a plug of ``preset`` can do: status (not the DBC sample service), on, off."""
     ops = _STATUS_OPS
     if preset == "dbc-sample":
         ops = frozenset({Operation.ON, Operation.OFF})
