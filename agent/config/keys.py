@@ -313,6 +313,14 @@ KEYS: tuple[Key, ...] = (
     _k("chain", "verify_tls", _bool, "true or false",
        "Check the chain hosts' HTTPS certificates (the DBC node itself does not). Turn off\n"
        "only for a host with a self-signed certificate you trust.", True),
+    _k("power", "redfish_ca_file", _path(True), "a file path, or empty for the system's CAs",
+       "CA bundle that verifies Redfish BMCs' HTTPS certificates (a seat with tls_verify =\n"
+       "false skips the check: self-signed BMC certificates are common).", None),
+    _k("power", "plug_deadline_s", _number(float, 0.5, 120), "seconds, 0.5 to 120",
+       "Deadline of one plug switch (on/off). The DBC sample power service answers only\n"
+       "after its own 15 s wait, so keep this above 15 s for it.", 20.0),
+    _k("power", "standby_watts", _number(float, 0, 10000), "watts, 0 to 10000",
+       "A plug seat that is on but draws less than this is shown as standby.", 15.0),
     _k("actions", "verify_deadline_s", _number(float, 1, 3600), "seconds, 1 to 3600",
        "How long an action's read-back waits for the new state before 'unverified'.", 30.0),
     _k("actions", "verify_interval_s", _number(float, 0.05, 60), "seconds, below the deadline",

@@ -50,6 +50,7 @@ __all__ = [
     "HookSettings",
     "LogSettings",
     "ManagerKey",
+    "PowerPathSettings",
     "NodeSettings",
     "RetentionSettings",
     "SecretsSettings",
@@ -159,6 +160,15 @@ class ChainSettings:
 
 
 @dataclass(frozen=True)
+class PowerPathSettings:
+    """[power]: the Redfish and HTTP plug power paths (docs/operations.md "power path")."""
+
+    redfish_ca_file: Path | None = None
+    plug_deadline_s: float = 20.0
+    standby_watts: float = 15.0
+
+
+@dataclass(frozen=True)
 class ActionsSettings:
     """[actions]: staff power and boot actions."""
 
@@ -236,13 +246,14 @@ class Settings:
     retention: RetentionSettings
     config_file: Path | None = field(default=None)
     chain: ChainSettings = field(default_factory=ChainSettings)
+    power: PowerPathSettings = field(default_factory=PowerPathSettings)
 
 
 _SECTIONS: dict[str, type] = {
     "node": NodeSettings, "store": StoreSettings, "secrets": SecretsSettings,
     "api": ApiSettings, "check": CheckSettings, "actions": ActionsSettings,
     "hook": HookSettings, "auth": AuthSettings, "ui": UiSettings, "log": LogSettings,
-    "retention": RetentionSettings, "chain": ChainSettings,
+    "retention": RetentionSettings, "chain": ChainSettings, "power": PowerPathSettings,
 }
 
 
